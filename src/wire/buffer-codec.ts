@@ -1,0 +1,142 @@
+// One lustre_msg_v2 buffer as a request message field (RMF_* of spec/rpc/fields.json):
+// a struct, an array of structs, a NUL-terminated string, a scalar or opaque bytes.
+import { BadLengthError, BufferOverLimitError, BadValueError } from './errors.js'
+import { decodeAt, encodeAt, encodedSize, readText, type Reader } from './struct-codec.js'
+import type { RpcFieldDef, Spec } from './spec.js'
+import { structOf } from './spec.js'
+
+export interface BufferSpec {
+  /** RMF_* name, absent for buffers a format does not describe */
+  field?: string
+  def?: RpcFieldDef
+  /** the struct a format asks for in place of the field's own (MDS_REINT records) */
+  struct?: string
+}
+
+export interface DecodedBuffer {
+  index: number
+  field?: string
+  /** spec/wire struct the value was read as, for struct/array buffers */
+  struct?: string
+  kind: RpcFieldDef['kind']
+  length: number
+  value: unknown
+}
+
+const enc = new TextEncoder()
+
+/** Which struct a struct/array buffer holds, by the format, the buffer's size or its magic. */
+export function structFor(r: Reader, spec: BufferSpec, off: number, len: number): string | undefined {
+  if (spec.struct) return spec.struct
+  const def = spec.def
+  if (!def) return undefined
+  const bySize = def.bySize?.[String(len)]
+  if (bySize) return bySize
+  if (def.byMagic && len >= 4) {
+    const magic = r.dv.getUint32(off, r.le)
+    for (const [k, v] of Object.entries(def.byMagic)) if (Number(k) === magic) return v
+  }
+  return def.struct
+}
+
+export function decodeBuffer(spec: Spec, r: Reader, b: BufferSpec, index: number, off: number, len: number): DecodedBuffer {
+  const def = b.def
+  const path = b.field ?? `buffer[${index}]`
+  const base = { index, field: b.field, length: len }
+  if (!def || len === 0) return { ...base, kind: def?.kind ?? 'bytes', value: len === 0 ? null : r.buf.slice(off, off + len) }
+  switch (def.kind) {
+    case 'string': {
+      let nul = off
+      while (nul < off + len && r.buf[nul] !== 0) nul++
+      if (nul === off + len) throw new BadLengthError(path, off, len, 'string buffer is not NUL-terminated')
+      if (def.maxLength !== undefined && nul - off > def.maxLength) throw new BufferOverLimitError(path, off, nul - off, def.maxLength)
+      return { ...base, kind: 'string', value: readText(r.buf, off, nul) }
+    }
+    case 'u32':
+      if (len < 4) throw new BadLengthError(path, off, len, 'u32 buffer shorter than 4 bytes')
+      return { ...base, kind: 'u32', value: r.dv.getUint32(off, r.le) }
+    case 'u64':
+      if (len < 8) throw new BadLengthError(path, off, len, 'u64 buffer shorter than 8 bytes')
+      return { ...base, kind: 'u64', value: r.dv.getBigUint64(off, r.le) }
+    case 'struct': {
+      const st = structFor(r, b, off, len)
+      if (!st) return { ...base, kind: 'bytes', value: r.buf.slice(off, off + len) }
+      const layout = structOf(spec, st)
+      return { ...base, kind: 'struct', struct: st, value: decodeAt(r, layout, off, off + len, `${path}:${st}`).value }
+    }
+    case 'array': {
+      const st = structFor(r, b, off, len)!
+      const layout = structOf(spec, st)
+      if (len % layout.size !== 0) throw new BadLengthError(path, off, len, `array buffer of ${len} bytes is not whole ${st} (${layout.size} bytes)`)
+      const n = len / layout.size
+      const out = new Array(n)
+      for (let i = 0; i < n; i++) out[i] = decodeAt(r, layout, off + i * layout.size, off + (i + 1) * layout.size, `${path}[${i}]`).value
+      return { ...base, kind: 'array', struct: st, value: out }
+    }
+    default:
+      return { ...base, kind: 'bytes', value: r.buf.slice(off, off + len) }
+  }
+}
+
+/** A buffer to encode: its field (or kind) and value; `length` pads a buffer past its content. */
+export interface EncodeBuffer {
+  field?: string
+  kind?: RpcFieldDef['kind']
+  struct?: string
+  value: unknown
+  length?: number
+}
+
+export interface PreparedBuffer {
+  length: number
+  write(w: Reader, off: number): void
+}
+
+/** Works out a buffer's length and how to write it, checking the value against its field. */
+export function prepareBuffer(spec: Spec, b: EncodeBuffer, def: RpcFieldDef | undefined): PreparedBuffer {
+  const kind = b.kind ?? def?.kind ?? 'bytes'
+  const path = b.field ?? kind
+  const v = b.value
+  const fit = (n: number): number => {
+    if (b.length !== undefined && b.length < n) throw new BadValueError(path, b.length, `length ${b.length} is shorter than the content (${n})`)
+    return b.length ?? n
+  }
+  if (v === null || v === undefined) return { length: fit(0), write: (w, off) => { w.buf.fill(0, off, off + (b.length ?? 0)) } }
+  switch (kind) {
+    case 'string': {
+      if (typeof v !== 'string') throw new BadValueError(path, String(v), 'needs a string')
+      const bytes = enc.encode(v)
+      if (bytes.includes(0)) throw new BadValueError(path, v, 'string holds a NUL')
+      if (def?.maxLength !== undefined && bytes.length > def.maxLength) throw new BadValueError(path, bytes.length, `longer than ${def.maxLength}`)
+      const length = fit(bytes.length + 1)
+      return { length, write: (w, off) => { w.buf.set(bytes, off); w.buf.fill(0, off + bytes.length, off + length) } }
+    }
+    case 'u32': {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new BadValueError(path, String(v), 'not a u32')
+      return { length: fit(4), write: (w, off) => w.dv.setUint32(off, v, w.le) }
+    }
+    case 'u64': {
+      if (typeof v !== 'bigint' || v < 0n || v >= 1n << 64n) throw new BadValueError(path, String(v), 'not a u64 bigint')
+      return { length: fit(8), write: (w, off) => w.dv.setBigUint64(off, v, w.le) }
+    }
+    case 'struct': {
+      const st = b.struct ?? def?.struct
+      if (!st) return prepareBuffer(spec, { ...b, kind: 'bytes' }, def)
+      const layout = structOf(spec, st)
+      const length = fit(encodedSize(layout, v as Record<string, unknown>))
+      return { length, write: (w, off) => { w.buf.fill(0, off, off + length); encodeAt(w, layout, off, v, `${path}:${st}`) } }
+    }
+    case 'array': {
+      const st = b.struct ?? def?.struct
+      if (!st || !Array.isArray(v)) throw new BadValueError(path, String(v), 'array buffer needs a struct and an array')
+      const layout = structOf(spec, st)
+      const length = fit(layout.size * v.length)
+      return { length, write: (w, off) => { v.forEach((e, i) => encodeAt(w, layout, off + i * layout.size, e, `${path}[${i}]`)) } }
+    }
+    default: {
+      if (!(v instanceof Uint8Array)) throw new BadValueError(path, String(v), 'needs a Uint8Array')
+      const length = fit(v.length)
+      return { length, write: (w, off) => { w.buf.set(v, off); w.buf.fill(0, off + v.length, off + length) } }
+    }
+  }
+}

@@ -1,0 +1,186 @@
+// Incremental decoder of one direction of a socklnd TCP connection. Bytes come in
+// any chunking; whole units come out: the acceptor connect request, the hello,
+// NOOPs and LNet messages with their payload.
+//
+// Memory is bounded by what a frame may declare: a header is at most 96 bytes, a
+// hello at most 56 + 4 * MAX_HELLO_IPS, and a payload is checked against
+// maxPayload (LNET_MTU by default) before one byte of it is buffered.
+import { BadMagicError } from './errors.js'
+import {
+  CONNREQ_SIZE, HELLO_V3_SIZE, KSOCK_HDR_SIZE, LNET_HDR_SIZE, K, swab32,
+  decodeConnreq, decodeHello, decodeKsockHdr, decodeLnetHdr, helloLength, ksockType, type Obj,
+} from './socklnd.js'
+
+export type LnetFrame =
+  | { kind: 'connreq'; offset: number; littleEndian: boolean; connreq: Obj }
+  | { kind: 'hello'; offset: number; littleEndian: boolean; hello: Obj }
+  | { kind: 'noop'; offset: number; ksock: Obj }
+  | { kind: 'lnet'; offset: number; ksock: Obj; hdr: Obj; payload: Uint8Array }
+
+/** Where the stream starts: a connecting side sends a connreq first, an accepting side a hello. */
+export type StreamStart = 'connreq' | 'hello' | 'message' | 'auto'
+
+export interface FrameDecoderOptions {
+  start?: StreamStart
+  /** largest LNet payload accepted (default LNET_MTU, 1 MiB) */
+  maxPayload?: number
+}
+
+type State = 'auto' | 'connreq' | 'hello-head' | 'hello' | 'ksock' | 'lnet-hdr' | 'payload'
+
+export class FrameDecoder {
+  private state: State
+  private chunks: Uint8Array[] = []
+  private buffered = 0
+  /** stream offset of the first buffered byte */
+  private consumed = 0
+  private need = 0
+  private le = true
+  private frameStart = 0
+  private ksock: Obj | undefined
+  private hdr: Obj | undefined
+  private readonly maxPayload: number
+
+  constructor(opts: FrameDecoderOptions = {}) {
+    this.maxPayload = opts.maxPayload ?? K.LNET_MTU
+    this.state = 'auto'
+    this.enter(opts.start === 'connreq' ? 'connreq' : opts.start === 'hello' ? 'hello-head' : opts.start === 'message' ? 'ksock' : 'auto')
+  }
+
+  /** Bytes of the stream read so far (offsets in errors and frames are in these terms). */
+  get offset(): number {
+    return this.consumed
+  }
+
+  /** Bytes held waiting for the rest of a unit. */
+  get pending(): number {
+    return this.buffered
+  }
+
+  /** Byte order of the peer, as told by its hello or connreq magic. */
+  get littleEndian(): boolean {
+    return this.le
+  }
+
+  private enter(s: State): void {
+    this.state = s
+    switch (s) {
+      case 'auto': this.need = 4; break
+      case 'connreq': this.need = CONNREQ_SIZE; break
+      case 'hello-head': this.need = 8; break
+      case 'hello': break
+      case 'ksock': this.need = KSOCK_HDR_SIZE; break
+      case 'lnet-hdr': this.need = LNET_HDR_SIZE; break
+      case 'payload': break
+    }
+  }
+
+  /** Copies `n` buffered bytes into one array and drops them (or, with peek, keeps them). */
+  private take(n: number, peek = false): Uint8Array {
+    let out: Uint8Array
+    if (this.chunks[0].length >= n) {
+      out = this.chunks[0].subarray(0, n)
+    } else {
+      out = new Uint8Array(n)
+      let got = 0
+      for (const c of this.chunks) {
+        const k = Math.min(c.length, n - got)
+        out.set(c.subarray(0, k), got)
+        got += k
+        if (got === n) break
+      }
+    }
+    if (!peek) this.drop(n)
+    return out
+  }
+
+  private drop(n: number): void {
+    this.buffered -= n
+    this.consumed += n
+    while (n > 0) {
+      const c = this.chunks[0]
+      if (c.length <= n) {
+        n -= c.length
+        this.chunks.shift()
+      } else {
+        this.chunks[0] = c.subarray(n)
+        n = 0
+      }
+    }
+  }
+
+  /** Feeds bytes; returns every unit they complete. Throws LustreWireError on garbage (the stream is then unusable). */
+  push(chunk: Uint8Array): LnetFrame[] {
+    const out: LnetFrame[] = []
+    if (chunk.length) {
+      this.chunks.push(chunk)
+      this.buffered += chunk.length
+    }
+    while (this.buffered >= this.need && (this.need > 0 || this.state === 'payload')) {
+      const f = this.step()
+      if (f) out.push(f)
+    }
+    return out
+  }
+
+  private step(): LnetFrame | undefined {
+    const at = this.consumed
+    switch (this.state) {
+      case 'auto': {
+        const b = this.take(4, true)
+        const v = new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true)
+        if (v === K.ACCEPTOR_MAGIC || v === swab32(K.ACCEPTOR_MAGIC)) this.enter('connreq')
+        else if (v === K.TCP_MAGIC || v === swab32(K.TCP_MAGIC)) this.enter('hello-head')
+        else if (v === K.MSG_NOOP || v === K.MSG_LNET) { this.le = true; this.enter('ksock') }
+        else if (v === swab32(K.MSG_NOOP) || v === swab32(K.MSG_LNET)) { this.le = false; this.enter('ksock') }
+        else throw new BadMagicError('socklnd stream', at, v)
+        return undefined
+      }
+      case 'connreq': {
+        const { le, value } = decodeConnreq(this.take(CONNREQ_SIZE), at)
+        this.le = le
+        this.enter('hello-head')
+        return { kind: 'connreq', offset: at, littleEndian: le, connreq: value }
+      }
+      case 'hello-head': {
+        // The hello's length is known once kshm_nips (at 52) is in; read the fixed part first.
+        const head = this.take(8, true)
+        const { le } = helloLength(head, at)
+        this.le = le
+        this.state = 'hello'
+        this.need = HELLO_V3_SIZE
+        return undefined
+      }
+      case 'hello': {
+        const { length } = helloLength(this.take(this.need, true), at)
+        if (length > this.need) { this.need = length; return undefined }
+        const hello = decodeHello(this.take(length), this.le)
+        this.enter('ksock')
+        return { kind: 'hello', offset: at, littleEndian: this.le, hello }
+      }
+      case 'ksock': {
+        const b = this.take(KSOCK_HDR_SIZE, true)
+        const t = ksockType(b, this.le, at)
+        this.frameStart = at
+        this.ksock = decodeKsockHdr(this.take(KSOCK_HDR_SIZE), this.le)
+        if (t === K.MSG_NOOP) return { kind: 'noop', offset: at, ksock: this.ksock }
+        this.enter('lnet-hdr')
+        return undefined
+      }
+      case 'lnet-hdr': {
+        this.hdr = decodeLnetHdr(this.take(LNET_HDR_SIZE), this.frameStart, this.maxPayload)
+        this.state = 'payload'
+        this.need = this.hdr.payload_length as number
+        return undefined
+      }
+      case 'payload': {
+        const payload = this.need === 0 ? new Uint8Array(0) : this.take(this.need)
+        // take() may return a view of the caller's chunk; copy so later reuse of it cannot alter us.
+        const own = payload.byteOffset === 0 && payload.buffer.byteLength === payload.length ? payload : payload.slice()
+        const f: LnetFrame = { kind: 'lnet', offset: this.frameStart, ksock: this.ksock!, hdr: this.hdr!, payload: own }
+        this.enter('ksock')
+        return f
+      }
+    }
+  }
+}

@@ -1,0 +1,24 @@
+// Public entry point of the wire layer (the codec). It reads spec/ and bytes;
+// it never opens a socket, so transport and tools can both stand on it.
+export * from './errors.js'
+export { loadSpec, constantOf, structOf, packageRoot } from './spec.js'
+export type { Spec, ConstantGroup, RpcFieldDef, RpcFormat, RpcOpcode, RpcSlot } from './spec.js'
+export type { StructLayout, FieldLayout, XType, ScalarType } from './layout.js'
+export { decodeAt, encodeAt, encodedSize, reader } from './struct-codec.js'
+export type { Reader } from './struct-codec.js'
+export { decodeStruct, encodeStruct } from './struct.js'
+export {
+  decodeMessage, encodeMessage, encodeFormatted, reencode, frameMessage, round8,
+  LUSTRE_MSG_MAGIC_V2, LUSTRE_MSG_MAGIC_V2_SWABBED, MAX_BUFCOUNT,
+} from './lustre-msg.js'
+export type { LustreMessage, MessageKind, DecodeOptions, EncodeMessageInput } from './lustre-msg.js'
+export type { DecodedBuffer, EncodeBuffer } from './buffer-codec.js'
+export * from './nid.js'
+export {
+  K as SOCKLND_CONSTANTS, CONNREQ_SIZE, HELLO_V3_SIZE, KSOCK_HDR_SIZE, LNET_HDR_SIZE, MAX_HELLO_IPS,
+  encodeConnreq, encodeHello, encodeNoop, encodeLnetFrame, swab32,
+} from './socklnd.js'
+export type { HelloFields } from './socklnd.js'
+export { FrameDecoder } from './frame-decoder.js'
+export type { LnetFrame, StreamStart, FrameDecoderOptions } from './frame-decoder.js'
+export { describeValue, constantName, flagNames } from './names.js'
