@@ -1,7 +1,7 @@
 // One lustre_msg_v2 buffer as a request message field (RMF_* of spec/rpc/fields.json):
 // a struct, an array of structs, a NUL-terminated string, a scalar or opaque bytes.
 import { BadLengthError, BufferOverLimitError, BadValueError } from './errors.js'
-import { decodeAt, encodeAt, encodedSize, readText, type Reader } from './struct-codec.js'
+import { decodeAt, encodeAt, encodedSize, readText, reader, type Reader } from './struct-codec.js'
 import type { RpcFieldDef, Spec } from './spec.js'
 import { structOf } from './spec.js'
 
@@ -102,6 +102,21 @@ export function prepareBuffer(spec: Spec, b: EncodeBuffer, def: RpcFieldDef | un
     return b.length ?? n
   }
   if (v === null || v === undefined) return { length: fit(0), write: (w, off) => { w.buf.fill(0, off, off + (b.length ?? 0)) } }
+  if ((kind === 'bytes' || kind === 'struct') && !b.struct && typeof v === 'object' && !(v instanceof Uint8Array) && def) {
+    // A field that holds one of several structs (RMF_DLM_LVB, layouts): the value's shape says which.
+    const candidates = [def.struct, ...Object.values(def.bySize ?? {}), ...Object.values(def.byMagic ?? {})].filter((x): x is string => !!x)
+    for (const st of candidates) {
+      try {
+        const p = prepareBuffer(spec, { ...b, kind: 'struct', struct: st }, def)
+        const probe = reader(new Uint8Array(p.length))
+        p.write(probe, 0)
+        return p
+      } catch (e) {
+        if (!(e instanceof BadValueError)) throw e
+      }
+    }
+    throw new BadValueError(path, candidates.join('|'), `value fits none of ${candidates.join(', ') || 'no struct'}`)
+  }
   switch (kind) {
     case 'string': {
       if (typeof v !== 'string') throw new BadValueError(path, String(v), 'needs a string')

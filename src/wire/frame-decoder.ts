@@ -11,11 +11,12 @@ import {
   decodeConnreq, decodeHello, decodeKsockHdr, decodeLnetHdr, helloLength, ksockType, type Obj,
 } from './socklnd.js'
 
+/** `raw` (with keepRaw) holds the unit's bytes exactly as they arrived. */
 export type LnetFrame =
-  | { kind: 'connreq'; offset: number; littleEndian: boolean; connreq: Obj }
-  | { kind: 'hello'; offset: number; littleEndian: boolean; hello: Obj }
-  | { kind: 'noop'; offset: number; ksock: Obj }
-  | { kind: 'lnet'; offset: number; ksock: Obj; hdr: Obj; payload: Uint8Array }
+  | { kind: 'connreq'; offset: number; littleEndian: boolean; connreq: Obj; raw?: Uint8Array }
+  | { kind: 'hello'; offset: number; littleEndian: boolean; hello: Obj; raw?: Uint8Array }
+  | { kind: 'noop'; offset: number; ksock: Obj; raw?: Uint8Array }
+  | { kind: 'lnet'; offset: number; ksock: Obj; hdr: Obj; payload: Uint8Array; raw?: Uint8Array }
 
 /** Where the stream starts: a connecting side sends a connreq first, an accepting side a hello. */
 export type StreamStart = 'connreq' | 'hello' | 'message' | 'auto'
@@ -24,6 +25,8 @@ export interface FrameDecoderOptions {
   start?: StreamStart
   /** largest LNet payload accepted (default LNET_MTU, 1 MiB) */
   maxPayload?: number
+  /** give every unit its raw bytes (for capture); costs one copy per unit */
+  keepRaw?: boolean
 }
 
 type State = 'auto' | 'connreq' | 'hello-head' | 'hello' | 'ksock' | 'lnet-hdr' | 'payload'
@@ -40,9 +43,12 @@ export class FrameDecoder {
   private ksock: Obj | undefined
   private hdr: Obj | undefined
   private readonly maxPayload: number
+  private readonly keepRaw: boolean
+  private rawHead: Uint8Array | undefined
 
   constructor(opts: FrameDecoderOptions = {}) {
     this.maxPayload = opts.maxPayload ?? K.LNET_MTU
+    this.keepRaw = opts.keepRaw ?? false
     this.state = 'auto'
     this.enter(opts.start === 'connreq' ? 'connreq' : opts.start === 'hello' ? 'hello-head' : opts.start === 'message' ? 'ksock' : 'auto')
   }
@@ -73,6 +79,10 @@ export class FrameDecoder {
       case 'lnet-hdr': this.need = LNET_HDR_SIZE; break
       case 'payload': break
     }
+  }
+
+  private keep(b: Uint8Array): Uint8Array | undefined {
+    return this.keepRaw ? b.slice() : undefined
   }
 
   /** Copies `n` buffered bytes into one array and drops them (or, with peek, keeps them). */
@@ -137,10 +147,11 @@ export class FrameDecoder {
         return undefined
       }
       case 'connreq': {
-        const { le, value } = decodeConnreq(this.take(CONNREQ_SIZE), at)
+        const b = this.take(CONNREQ_SIZE)
+        const { le, value } = decodeConnreq(b, at)
         this.le = le
         this.enter('hello-head')
-        return { kind: 'connreq', offset: at, littleEndian: le, connreq: value }
+        return { kind: 'connreq', offset: at, littleEndian: le, connreq: value, raw: this.keep(b) }
       }
       case 'hello-head': {
         // The hello's length is known once kshm_nips (at 52) is in; read the fixed part first.
@@ -154,21 +165,31 @@ export class FrameDecoder {
       case 'hello': {
         const { length } = helloLength(this.take(this.need, true), at)
         if (length > this.need) { this.need = length; return undefined }
-        const hello = decodeHello(this.take(length), this.le)
+        const b = this.take(length)
+        const hello = decodeHello(b, this.le)
         this.enter('ksock')
-        return { kind: 'hello', offset: at, littleEndian: this.le, hello }
+        return { kind: 'hello', offset: at, littleEndian: this.le, hello, raw: this.keep(b) }
       }
       case 'ksock': {
         const b = this.take(KSOCK_HDR_SIZE, true)
         const t = ksockType(b, this.le, at)
         this.frameStart = at
-        this.ksock = decodeKsockHdr(this.take(KSOCK_HDR_SIZE), this.le)
-        if (t === K.MSG_NOOP) return { kind: 'noop', offset: at, ksock: this.ksock }
+        const kb = this.take(KSOCK_HDR_SIZE)
+        this.ksock = decodeKsockHdr(kb, this.le)
+        if (t === K.MSG_NOOP) return { kind: 'noop', offset: at, ksock: this.ksock, raw: this.keep(kb) }
+        if (this.keepRaw) this.rawHead = kb.slice()
         this.enter('lnet-hdr')
         return undefined
       }
       case 'lnet-hdr': {
-        this.hdr = decodeLnetHdr(this.take(LNET_HDR_SIZE), this.frameStart, this.maxPayload)
+        const hb = this.take(LNET_HDR_SIZE)
+        this.hdr = decodeLnetHdr(hb, this.frameStart, this.maxPayload)
+        if (this.keepRaw) {
+          const head = new Uint8Array(KSOCK_HDR_SIZE + LNET_HDR_SIZE)
+          head.set(this.rawHead!, 0)
+          head.set(hb, KSOCK_HDR_SIZE)
+          this.rawHead = head
+        }
         this.state = 'payload'
         this.need = this.hdr.payload_length as number
         return undefined
@@ -178,6 +199,13 @@ export class FrameDecoder {
         // take() may return a view of the caller's chunk; copy so later reuse of it cannot alter us.
         const own = payload.byteOffset === 0 && payload.buffer.byteLength === payload.length ? payload : payload.slice()
         const f: LnetFrame = { kind: 'lnet', offset: this.frameStart, ksock: this.ksock!, hdr: this.hdr!, payload: own }
+        if (this.keepRaw) {
+          const raw = new Uint8Array(this.rawHead!.length + own.length)
+          raw.set(this.rawHead!, 0)
+          raw.set(own, this.rawHead!.length)
+          f.raw = raw
+          this.rawHead = undefined
+        }
         this.enter('ksock')
         return f
       }

@@ -98,7 +98,8 @@ export function decodeMessage(buf: Uint8Array, opts: DecodeOptions = {}): Lustre
   let format: RpcFormat | undefined
   if (op) {
     if (kind === 'request') format = selectRequestFormat(spec, op, r, offsets, lengths)
-    else format = (opts.requestFormat && spec.formats.get(opts.requestFormat)) || op.formats[0]
+    // Format names are not unique across opcodes (MGS_DISCONNECT uses RQF_MDS_DISCONNECT): look within the opcode.
+    else format = op.formats.find(f => f.name === opts.requestFormat) ?? op.formats[0]
     msg.format = format.name
   }
   const slots = format ? (kind === 'request' ? format.request : format.reply) : []

@@ -168,7 +168,8 @@ export function loadSpec(dir = join(packageRoot(), 'spec')): Spec {
     }
     opcodes.set(op.opc, op)
     opcodesByName.set(op.opcode, op)
-    for (const f of op.formats) formats.set(f.name, f)
+    // A format name shared by opcodes (RQF_MDS_DISCONNECT) keeps its first opcode here; decoding looks within the opcode.
+    for (const f of op.formats) if (!formats.has(f.name)) formats.set(f.name, f)
   }
   for (const f of formats.values()) {
     for (const s of [...f.request, ...f.reply]) {

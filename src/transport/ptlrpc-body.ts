@@ -1,0 +1,73 @@
+// ptlrpc_body_v3 contents for requests, replies and error replies. Every member
+// is written (the struct is fixed size); callers override what they own.
+import { constantOf, structOf, frameMessage, encodeMessage, zeroValue, type Spec } from '../wire/index.js'
+
+export type BodyFields = Record<string, unknown>
+
+/** pb_version: PTLRPC_MSG_VERSION | the service's LUSTRE_*_VERSION, picked by the opcode's family. */
+export function versionFor(spec: Spec, opc: number): number {
+  const name = spec.opcodes.get(opc)?.opcode ?? ''
+  const family = name.startsWith('OST_') ? 'LUSTRE_OST_VERSION'
+    : name.startsWith('MDS_') ? 'LUSTRE_MDS_VERSION'
+    : name.startsWith('LDLM_') ? 'LUSTRE_DLM_VERSION'
+    : name.startsWith('MGS_') ? 'LUSTRE_MGS_VERSION'
+    : name.startsWith('LLOG_') ? 'LUSTRE_LOG_VERSION'
+    : 'LUSTRE_OBD_VERSION'
+  return Number(constantOf(spec, 'PTLRPC_MSG_VERSION') | constantOf(spec, family))
+}
+
+function zeroBody(spec: Spec): BodyFields {
+  return zeroValue(structOf(spec, 'ptlrpc_body_v3'))
+}
+
+/** A request body: type REQUEST, version by opcode, overrides applied. */
+export function buildBody(spec: Spec, o: BodyFields, kind: 'request'): BodyFields {
+  const opc = o.pb_opc as number
+  return {
+    ...zeroBody(spec),
+    pb_type: Number(constantOf(spec, kind === 'request' ? 'PTL_RPC_MSG_REQUEST' : 'PTL_RPC_MSG_REPLY')),
+    pb_version: versionFor(spec, opc),
+    ...o,
+  }
+}
+
+/**
+ * A reply body for a request body: the server answers with the request's opcode,
+ * handle and xid-related members, its own status, transno and commit point.
+ */
+export function replyBodyFor(spec: Spec, req: BodyFields, o: BodyFields): BodyFields {
+  return {
+    ...zeroBody(spec),
+    pb_handle: req.pb_handle,
+    pb_type: Number(constantOf(spec, 'PTL_RPC_MSG_REPLY')),
+    pb_version: req.pb_version,
+    pb_opc: req.pb_opc,
+    pb_conn_cnt: req.pb_conn_cnt,
+    pb_timeout: req.pb_timeout,
+    pb_mbits: req.pb_mbits,
+    pb_tag: req.pb_tag,
+    ...o,
+  }
+}
+
+/**
+ * An error reply (PTL_RPC_MSG_ERR, one buffer). When the request could not be
+ * decoded, what can be read of its body is echoed (its opcode, when framing holds).
+ */
+export function errorReply(spec: Spec, status: number, opc: number, rawRequest?: Uint8Array, reqBody?: BodyFields, extra?: BodyFields): Uint8Array {
+  let base: BodyFields = reqBody ?? {}
+  if (!reqBody && rawRequest) {
+    try {
+      const { r, offsets, lengths } = frameMessage(rawRequest)
+      if (lengths[0] >= 24) base = { pb_opc: r.dv.getUint32(offsets[0] + 16, r.le) }
+    } catch {
+      // Nothing of the request can be read; the error reply stands on its own.
+    }
+  }
+  const body = replyBodyFor(spec, { pb_handle: { cookie: 0n }, pb_version: versionFor(spec, (base.pb_opc as number) ?? opc), pb_conn_cnt: 0, pb_timeout: 0, pb_mbits: 0n, pb_tag: 0, ...base }, {
+    ...extra,
+    pb_type: Number(constantOf(spec, 'PTL_RPC_MSG_ERR')),
+    pb_status: status,
+  })
+  return encodeMessage({ body, buffers: [] }, spec)
+}

@@ -1,0 +1,248 @@
+// PtlRPC over an LNet endpoint, as Lustre's ptlrpc moves messages:
+//  - a request is an LNet PUT of a lustre_msg_v2 to the service's request portal,
+//    with match bits = the request's xid and no ACK;
+//  - the reply is a PUT back to the client's reply portal with the same match bits;
+//  - bulk data moves by LNet on a bulk portal with the request's pb_mbits: the
+//    server GETs the client's pages for a write and PUTs pages for a read.
+// One endpoint can call and serve at once, so a server calls back its clients
+// (LDLM ASTs) over the connection they opened.
+import {
+  decodeMessage, encodeFormatted, loadSpec, constantOf, isWireError,
+  type LustreMessage, type RpcFormat, type Spec,
+} from '../wire/index.js'
+import type { LnetEndpoint, Peer, Incoming } from './lnet.js'
+import { TransportError } from './errors.js'
+import { buildBody, replyBodyFor, errorReply, type BodyFields } from './ptlrpc-body.js'
+
+/** LNet moves at most LNET_MTU (1 MiB) per memory descriptor; larger bulks use consecutive match bits. */
+export const BULK_MD_SIZE = 1 << 20
+
+export interface CallOptions {
+  format: string | RpcFormat
+  /** the opcode, when the format serves several (RQF_MDS_DISCONNECT: MDS_ and MGS_DISCONNECT) */
+  opcode?: string
+  portal: number
+  replyPortal: number
+  fields?: Record<string, unknown>
+  body?: BodyFields
+  /** OST_WRITE-like: the server will GET these bytes */
+  bulkSource?: Uint8Array
+  /** OST_READ-like: the server will PUT up to this many bytes */
+  bulkSinkLength?: number
+  bulkPortal?: number
+  timeoutMs?: number
+  lmFlags?: number
+}
+
+export interface CallResult {
+  reply: LustreMessage
+  xid: bigint
+  /** bytes the server PUT into the bulk sink */
+  bulk?: Uint8Array
+}
+
+export interface ServerRequest {
+  peer: Peer
+  xid: bigint
+  portal: number
+  msg: LustreMessage
+  format: RpcFormat | undefined
+  /** GETs `length` bytes of the client's bulk source (its pages, for a write) */
+  bulkGet(length: number, portal: number): Promise<Uint8Array>
+  /** PUTs bytes into the client's bulk sink (for a read) */
+  bulkPut(data: Uint8Array, portal: number): Promise<void>
+}
+
+export interface ReplySpec {
+  status?: number
+  fields?: Record<string, unknown>
+  body?: BodyFields
+  /** reply with PTL_RPC_MSG_ERR and no buffers but the body */
+  error?: boolean
+  /** when the handler swapped formats (an intent decided late) */
+  format?: string
+}
+
+export type Handler = (req: ServerRequest) => Promise<ReplySpec> | ReplySpec
+
+export interface PtlrpcOptions {
+  spec?: Spec
+  /** first xid; later ones count up (Lustre seeds from the clock) */
+  xidBase?: bigint
+  defaultTimeoutMs?: number
+}
+
+export class PtlrpcEndpoint {
+  readonly spec: Spec
+  private xid: bigint
+  private readonly services = new Map<number, { replyPortal: number; handler: Handler }>()
+  private readonly timeoutMs: number
+
+  constructor(readonly lnet: LnetEndpoint, opts: PtlrpcOptions = {}) {
+    this.spec = opts.spec ?? loadSpec()
+    // Lustre seeds xids from the clock so that a restarted client does not reuse them.
+    this.xid = opts.xidBase ?? (BigInt(Date.now()) << 16n)
+    this.timeoutMs = opts.defaultTimeoutMs ?? 30_000
+  }
+
+  nextXid(): bigint {
+    return ++this.xid
+  }
+
+  private format(f: string | RpcFormat): RpcFormat {
+    if (typeof f !== 'string') return f
+    const fmt = this.spec.formats.get(f)
+    if (!fmt) throw new TransportError('LC_LNET_CONFIG', `no request format ${f} in spec/rpc`)
+    return fmt
+  }
+
+  /** Sends a request and waits for its reply (and bulk, when asked). */
+  async call(peer: Peer, o: CallOptions): Promise<CallResult> {
+    const fmt = this.format(o.format)
+    const op = this.spec.opcodesByName.get(o.opcode ?? fmt.opcode)
+    if (!op) throw new TransportError('LC_LNET_CONFIG', `no opcode ${o.opcode ?? fmt.opcode} in spec/rpc`)
+    const xid = this.nextXid()
+    const bulkBits = o.bulkSource || o.bulkSinkLength !== undefined ? xid : 0n
+    const body = buildBody(this.spec, { ...o.body, pb_opc: op.opc, pb_mbits: bulkBits }, 'request')
+    const bytes = encodeFormatted(fmt, 'request', { body, fields: o.fields ?? {}, header: { lm_flags: o.lmFlags ?? 0 } }, this.spec)
+    const detach: Array<{ detach(): void }> = []
+    let sink: Uint8Array | undefined
+    let sinkGot = 0
+    const bulkPortal = o.bulkPortal ?? (op.bulkPortal ? Number(constantOf(this.spec, op.bulkPortal)) : 0)
+    if (o.bulkSource) {
+      for (let i = 0; i * BULK_MD_SIZE < o.bulkSource.length || i === 0; i++) {
+        detach.push(this.lnet.attachMd({ portal: bulkPortal, matchBits: bulkBits + BigInt(i), peer, kind: 'source', buffer: o.bulkSource.subarray(i * BULK_MD_SIZE, (i + 1) * BULK_MD_SIZE) }))
+      }
+    }
+    if (o.bulkSinkLength !== undefined) {
+      sink = new Uint8Array(o.bulkSinkLength)
+      for (let i = 0; i * BULK_MD_SIZE < sink.length || i === 0; i++) {
+        detach.push(this.lnet.attachMd({
+          portal: bulkPortal, matchBits: bulkBits + BigInt(i), peer, kind: 'sink', buffer: sink.subarray(i * BULK_MD_SIZE, (i + 1) * BULK_MD_SIZE),
+          onEvent: ev => { sinkGot = Math.max(sinkGot, i * BULK_MD_SIZE + ev.offset + ev.length) },
+        }))
+      }
+    }
+    let replyBytes: Uint8Array | undefined
+    let wake: (() => void) | undefined
+    const arrived = new Promise<void>(r => { wake = r })
+    // The reply lands through a portal-bound handler, since its size is not known in advance.
+    this.replyWaiters.set(`${o.replyPortal}:${xid}`, b => { replyBytes = b; wake!() })
+    this.ensureReplyPortal(o.replyPortal)
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await this.lnet.put(peer, { portal: o.portal, matchBits: xid, hdrData: 0n, offset: 0, ack: false }, bytes)
+      await Promise.race([
+        arrived,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new TransportError('LC_RPC_TIMEOUT', `${fmt.name} xid ${xid}: no reply in ${o.timeoutMs ?? this.timeoutMs} ms`)), o.timeoutMs ?? this.timeoutMs)
+        }),
+      ])
+    } finally {
+      if (timer) clearTimeout(timer)
+      this.replyWaiters.delete(`${o.replyPortal}:${xid}`)
+      for (const d of detach) d.detach()
+    }
+    let reply: LustreMessage
+    try {
+      reply = decodeMessage(replyBytes!, { requestFormat: fmt.name, spec: this.spec })
+    } catch (e) {
+      throw new TransportError('LC_RPC_BAD_REPLY', `${fmt.name} xid ${xid}: ${(e as Error).message}`, e)
+    }
+    return { reply, xid, bulk: sink?.subarray(0, sinkGot) }
+  }
+
+  private readonly replyWaiters = new Map<string, (b: Uint8Array) => void>()
+  private readonly replyPortals = new Set<number>()
+
+  private ensureReplyPortal(portal: number): void {
+    if (this.replyPortals.has(portal)) return
+    this.replyPortals.add(portal)
+    this.lnet.bindPortal(portal, m => {
+      const w = this.replyWaiters.get(`${portal}:${m.body.match_bits as bigint}`)
+      if (w) w(m.payload)
+      else this.lnet.log(`ptlrpc: reply on portal ${portal} for xid ${String(m.body.match_bits)} that nobody waits for; dropped`)
+    })
+  }
+
+  /** Serves requests that arrive on `portal`; replies go to `replyPortal`. */
+  serve(portal: number, replyPortal: number, handler: Handler): void {
+    this.services.set(portal, { replyPortal, handler })
+    this.lnet.bindPortal(portal, m => {
+      // Whatever a request does to a handler, the service keeps serving: log and move on.
+      this.onRequest(portal, m).catch(e => this.lnet.log(`ptlrpc: request on portal ${portal} failed: ${(e as Error).stack ?? e}`))
+    })
+  }
+
+  private async onRequest(portal: number, m: Incoming): Promise<void> {
+    const svc = this.services.get(portal)!
+    const xid = m.body.match_bits as bigint
+    const offset = m.body.offset as number
+    let msg: LustreMessage
+    try {
+      msg = decodeMessage(m.payload, { spec: this.spec, strict: false })
+      if (msg.kind !== 'request') throw new TransportError('LC_RPC_BAD_REPLY', `pb_type ${String(msg.body.pb_type)} on a request portal`)
+    } catch (e) {
+      if (!isWireError(e) && !(e instanceof TransportError)) throw e
+      // Malformed request: answer -EPROTO (as the reference promises) and keep the connection.
+      this.lnet.log(`ptlrpc: malformed request xid ${xid} from peer: ${(e as Error).message}`)
+      return this.send(m.peer, svc.replyPortal, xid, offset, errorReply(this.spec, -71, 0, m.payload))
+    }
+    const fmt = msg.format ? this.spec.formats.get(msg.format) : undefined
+    const req: ServerRequest = {
+      peer: m.peer, xid, portal, msg, format: fmt,
+      bulkGet: (length, bulkPortal) => this.bulkGet(m.peer, msg.body.pb_mbits as bigint, length, bulkPortal),
+      bulkPut: (data, bulkPortal) => this.bulkPut(m.peer, msg.body.pb_mbits as bigint, data, bulkPortal),
+    }
+    let spec: ReplySpec
+    try {
+      spec = await svc.handler(req)
+    } catch (e) {
+      this.lnet.log(`ptlrpc: handler for ${msg.opcode ?? msg.opc} failed: ${(e as Error).stack ?? e}`)
+      spec = { status: -5 /* EIO: the handler broke, the client learns only that */, error: true }
+    }
+    const op = this.spec.opcodes.get(msg.opc)
+    const replyFmt = spec.format ? op?.formats.find(f => f.name === spec.format) ?? this.spec.formats.get(spec.format) : fmt
+    let bytes: Uint8Array
+    try {
+      if (spec.error || !replyFmt) {
+        bytes = errorReply(this.spec, spec.status ?? (replyFmt ? 0 : -95 /* EOPNOTSUPP */), msg.opc, undefined, msg.body, spec.body)
+      } else {
+        const body = replyBodyFor(this.spec, msg.body, { ...spec.body, pb_status: spec.status ?? 0 })
+        bytes = encodeFormatted(replyFmt, 'reply', { body, fields: spec.fields ?? {} }, this.spec)
+      }
+    } catch (e) {
+      // A reply the handler built wrongly is our bug, not the client's: it learns -EIO.
+      this.lnet.log(`ptlrpc: reply to ${msg.opcode ?? msg.opc} xid ${xid} could not be encoded: ${(e as Error).message}`)
+      bytes = errorReply(this.spec, -5, msg.opc, undefined, msg.body)
+    }
+    return this.send(m.peer, svc.replyPortal, xid, offset, bytes)
+  }
+
+  private async send(peer: Peer, portal: number, xid: bigint, _reqOffset: number, bytes: Uint8Array): Promise<void> {
+    try {
+      await this.lnet.put(peer, { portal, matchBits: xid, hdrData: 0n, offset: 0, ack: false }, bytes)
+    } catch (e) {
+      this.lnet.log(`ptlrpc: could not send reply xid ${xid}: ${(e as Error).message}`)
+    }
+  }
+
+  private async bulkGet(peer: Peer, mbits: bigint, length: number, portal: number): Promise<Uint8Array> {
+    const out = new Uint8Array(length)
+    const parts: Promise<void>[] = []
+    for (let i = 0; i * BULK_MD_SIZE < length; i++) {
+      const n = Math.min(BULK_MD_SIZE, length - i * BULK_MD_SIZE)
+      parts.push(this.lnet.get(peer, { portal, matchBits: mbits + BigInt(i), length: n }).then(b => out.set(b.subarray(0, n), i * BULK_MD_SIZE)))
+    }
+    await Promise.all(parts)
+    return out
+  }
+
+  private async bulkPut(peer: Peer, mbits: bigint, data: Uint8Array, portal: number): Promise<void> {
+    const parts: Promise<void>[] = []
+    for (let i = 0; i * BULK_MD_SIZE < data.length; i++) {
+      parts.push(this.lnet.put(peer, { portal, matchBits: mbits + BigInt(i), ack: true }, data.subarray(i * BULK_MD_SIZE, (i + 1) * BULK_MD_SIZE)))
+    }
+    await Promise.all(parts)
+  }
+}
