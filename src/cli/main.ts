@@ -1,0 +1,49 @@
+// lustre-conformance command line: one table of commands, each in its own file.
+// Exit codes: 0 success, 1 the command ran and found a failure, 2 usage or environment error.
+import { decodeCommand } from './decode-cmd.js'
+import { demoCommand } from './demo-cmd.js'
+
+interface Command {
+  summary: string
+  usage: string
+  run(args: string[]): Promise<number>
+}
+
+const COMMANDS: Record<string, Command> = {
+  decode: {
+    summary: 'print every LNet message of a pcap/pcapng file as JSON Lines',
+    usage: 'decode FILE [--port N]... [--socklnd] [--names]',
+    run: decodeCommand,
+  },
+  demo: {
+    summary: 'two endpoints on loopback exchange connect, ping and lock RPCs; record and decode them',
+    usage: 'demo [--out traces/demo.pcap] [--quiet]',
+    run: demoCommand,
+  },
+}
+
+function help(): string {
+  const lines = ['usage: lustre-conformance COMMAND [OPTIONS]', '', 'commands:']
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${c.usage.padEnd(48)} ${c.summary}`)
+  return lines.join('\n')
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    console.log(help())
+    return name ? 0 : 2
+  }
+  const cmd = COMMANDS[name]
+  if (!cmd) {
+    console.error(`lustre-conformance: unknown command ${name}\n\n${help()}`)
+    return 2
+  }
+  try {
+    return await cmd.run(rest)
+  } catch (e) {
+    const err = e as Error & { code?: string }
+    console.error(`lustre-conformance ${name}: ${err.code ? '' : 'error: '}${err.message}`)
+    return 2
+  }
+}
