@@ -2,7 +2,7 @@
 // can send each format of spec/rpc with contents a Lustre peer (or Wireshark)
 // would recognise: real lock modes and types, FIDs in the normal sequence range,
 // NUL-terminated names, layouts with their magic.
-import { makeStruct, constantOf, loadSpec, type RpcFormat, type RpcSlot } from '../wire/index.js'
+import { makeStruct, encodeStruct, constantOf, loadSpec, type RpcFormat, type RpcSlot } from '../wire/index.js'
 
 const spec = loadSpec()
 const C = (n: string): number => Number(constantOf(spec, n))
@@ -55,8 +55,16 @@ export function sampleField(slot: RpcSlot, fmt: RpcFormat, side: 'request' | 're
     })
     case 'RMF_DLM_REQ': return makeStruct('ldlm_request', { lock_flags: 0, lock_count: 1, lock_desc: lockDesc(ctx), lock_handle: [{ cookie: ctx.handle }, { cookie: 0n }] })
     case 'RMF_DLM_REP': return makeStruct('ldlm_reply', { lock_flags: 0, lock_desc: { ...lockDesc(ctx), l_granted_mode: C('LCK_PW') }, lock_handle: { cookie: ctx.handle + 1n } })
-    case 'RMF_DLM_LVB': return makeStruct('ost_lvb', { lvb_size: 4096n, lvb_blocks: 8n, lvb_mtime: 1700000000n })
-    case 'RMF_MDT_BODY': return makeStruct('mdt_body', { mbo_fid1: FID, mbo_valid: CB('OBD_MD_FLID') | CB('OBD_MD_FLMODE'), mbo_mode: 0o100644 })
+    case 'RMF_DLM_LVB':
+      // Extent locks carry the object's ost_lvb (56 bytes: ofd_lvbo_size, osc_ldlm_glimpse_ast); an
+      // inodebits lock without the DoM bit has none (mdt_lvbo_size returns 0, so the buffer is empty).
+      // Sent as its bytes: given as an object, the codec would pick ost_lvb_v1 (40 bytes) for it.
+      if (ctx.lockType !== 'extent') return null
+      return encodeStruct('ost_lvb', makeStruct('ost_lvb', { lvb_size: 4096n, lvb_blocks: 8n, lvb_mtime: 1700000000n }))
+    case 'RMF_MDT_BODY':
+      // mdc_statfs asks for aggregated statistics with an otherwise empty body (mbo_valid = OBD_MD_FLAGSTATFS).
+      if (fmt.select?.field === 'RMF_MDT_BODY' && fmt.select.path === 'mbo_valid') return makeStruct('mdt_body', { mbo_valid: selectorValue(fmt)!.value })
+      return makeStruct('mdt_body', { mbo_fid1: FID, mbo_valid: CB('OBD_MD_FLID') | CB('OBD_MD_FLMODE'), mbo_mode: 0o100644 })
     case 'RMF_OST_BODY': return makeStruct('ost_body', { oa: { o_valid: CB('OBD_MD_FLID') | CB('OBD_MD_FLGROUP'), o_oi: { oi: { oi_id: 0x1000n + BigInt(ctx.seq), oi_seq: 0n } }, o_size: 4096n, o_mode: 0o100644 } })
     case 'RMF_OBD_IOOBJ': return [makeStruct('obd_ioobj', { ioo_oid: { oi: { oi_id: 0x1000n, oi_seq: 0n } }, ioo_bufcnt: 1 })]
     case 'RMF_NIOBUF_REMOTE': return [makeStruct('niobuf_remote', { rnb_offset: 0n, rnb_len: 8192 })]
@@ -80,6 +88,10 @@ export function sampleField(slot: RpcSlot, fmt: RpcFormat, side: 'request' | 're
     case 'RMF_NAME': return 'tour-file'
     case 'RMF_SYMTGT': return 'tour-target'
     case 'RMF_CAPA1': case 'RMF_CAPA2': return null
+    // Without an SELinux policy to report (send_sepol = 0) sptlrpc_sepol_get() returns NULL and
+    // sptlrpc_sepol_size(NULL) = 0; without a security context the name is not sent either
+    // (mdc_create, mdc_intent_getattr_pack): both buffers are empty, not a lone NUL.
+    case 'RMF_SELINUX_POL': case 'RMF_FILE_SECCTX_NAME': return null
     default:
       if (def.kind === 'string') return side === 'request' ? '' : null
       return null

@@ -52,7 +52,7 @@ export function tourPlan(filter?: TourOptions['filter']): Array<{ op: RpcOpcode;
   return all.sort((a, b) => rank(a) - rank(b) || a.op.opc - b.op.opc)
 }
 
-function tourHandler(bulkSize: number, ctxFor: (op: RpcOpcode) => SampleContext) {
+function tourHandler(bulkSize: number, ctxFor: (op: RpcOpcode, f?: RpcFormat) => SampleContext) {
   return async (req: ServerRequest): Promise<ReplySpec> => {
     const op = spec.opcodes.get(req.msg.opc)
     const fmt = req.format
@@ -65,7 +65,7 @@ function tourHandler(bulkSize: number, ctxFor: (op: RpcOpcode) => SampleContext)
       const data = op.opcode === 'MDS_READPAGE' ? dirPage() : new Uint8Array(bulkSize).map((_, i) => i & 0xff)
       await req.bulkPut(data, bulkPortal)
     }
-    return { status: 0, fields: sampleFields(fmt, 'reply', ctxFor(op)), body: { pb_transno: op.opcode === 'MDS_REINT' ? 42n : 0n, pb_last_committed: 41n } }
+    return { status: 0, fields: sampleFields(fmt, 'reply', ctxFor(op, fmt)), body: { pb_transno: op.opcode === 'MDS_REINT' ? 42n : 0n, pb_last_committed: 41n } }
   }
 }
 
@@ -90,8 +90,11 @@ export async function runTour(opts: TourOptions = {}): Promise<TourResult> {
   try {
     const port = await serverLnet.listen(0, serverHost)
     let seq = 0
+    // Completion and glimpse ASTs come from an OST here: they carry the extent lock's ost_lvb
+    // (ldlm_server_completion_ast sizes RMF_DLM_LVB by ldlm_lvbo_size; osc_ldlm_glimpse_ast replies with one).
+    const lvbAst = (op: RpcOpcode): boolean => op.opcode === 'LDLM_CP_CALLBACK' || op.opcode === 'LDLM_GL_CALLBACK'
     const ctxFor = (op: RpcOpcode, f?: RpcFormat): SampleContext => ({
-      lockType: f && serviceOf(op, f) === 'ost' || op.opcode.startsWith('OST_') ? 'extent' : 'ibits', handle: 0x5ca1ab1e00000000n + BigInt(seq), seq,
+      lockType: f && serviceOf(op, f) === 'ost' || op.opcode.startsWith('OST_') || lvbAst(op) ? 'extent' : 'ibits', handle: 0x5ca1ab1e00000000n + BigInt(seq), seq,
     })
     // Every request portal a format names gets the tour service, replying where Lustre's service does.
     const served = new Set<number>()
@@ -102,7 +105,7 @@ export async function runTour(opts: TourOptions = {}): Promise<TourResult> {
         if (served.has(p) || !rp) continue
         served.add(p)
         const target = svc === 'ldlm_cb' ? client : server
-        target.serve(p, P(rp), tourHandler(bulkSize, o => ctxFor(o)))
+        target.serve(p, P(rp), tourHandler(bulkSize, ctxFor))
       }
     }
     const serverPeer = await clientLnet.connect(serverHost, port)

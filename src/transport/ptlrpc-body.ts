@@ -64,7 +64,8 @@ export function errorReply(spec: Spec, status: number, opc: number, rawRequest?:
       // Nothing of the request can be read; the error reply stands on its own.
     }
   }
-  const body = replyBodyFor(spec, { pb_handle: { cookie: 0n }, pb_version: versionFor(spec, (base.pb_opc as number) ?? opc), pb_conn_cnt: 0, pb_timeout: 0, pb_mbits: 0n, pb_tag: 0, ...base }, {
+  const reqOpc = (base.pb_opc as number | undefined) ?? opc
+  const body = replyBodyFor(spec, { pb_handle: { cookie: 0n }, pb_version: versionFor(spec, reqOpc), pb_conn_cnt: 0, pb_timeout: 0, pb_mbits: 0n, pb_tag: 0, ...base, pb_opc: reqOpc }, {
     ...extra,
     pb_type: Number(constantOf(spec, 'PTL_RPC_MSG_ERR')),
     pb_status: status,

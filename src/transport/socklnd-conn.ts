@@ -77,7 +77,8 @@ export class SocklndConnection extends EventEmitter {
       if (opts.peerNid === undefined) throw new TransportError('LC_LNET_CONFIG', 'an active connection needs the peer NID')
       this.write(encodeConnreq(opts.peerNid))
       this.write(encodeHello({
-        srcNid: opts.local.nid, dstNid: opts.peerNid, srcPid: opts.local.pid, dstPid: opts.peerPid ?? 0xffffffff,
+        // Lustre's active side leaves dst_pid and dst_incarnation zero (ksocknal_send_hello_v2).
+        srcNid: opts.local.nid, dstNid: opts.peerNid, srcPid: opts.local.pid, dstPid: 0,
         srcIncarnation: opts.local.incarnation, dstIncarnation: 0n, ctype: 0 /* SOCKLND_CONN_ANY: one connection for everything */,
       }))
     }
@@ -141,11 +142,13 @@ export class SocklndConnection extends EventEmitter {
         }
         this.peer = { nid: h.kshm_src_nid as bigint, pid: h.kshm_src_pid as number, incarnation: h.kshm_src_incarnation as bigint }
         if (this.role === 'passive') {
-          // The answer names the peer and echoes its incarnation, and keeps its connection type.
+          // The answer names the peer, echoes the dst_pid/dst_incarnation it was sent (Lustre reuses
+          // the buffer), and inverts the connection type (ANY and CONTROL stay as they are).
           this.ready = true
+          const ctype = h.kshm_ctype as number
           this.write(encodeHello({
-            srcNid: this.opts.local.nid, dstNid: this.peer.nid, srcPid: this.opts.local.pid, dstPid: this.peer.pid,
-            srcIncarnation: this.opts.local.incarnation, dstIncarnation: this.peer.incarnation, ctype: h.kshm_ctype as number,
+            srcNid: this.opts.local.nid, dstNid: this.peer.nid, srcPid: this.opts.local.pid, dstPid: h.kshm_dst_pid as number,
+            srcIncarnation: this.opts.local.incarnation, dstIncarnation: h.kshm_dst_incarnation as bigint, ctype: ctype === 2 ? 3 : ctype === 3 ? 2 : ctype,
           }, this.le))
         } else {
           this.ready = true

@@ -140,7 +140,7 @@ export class FrameDecoder {
         const b = this.take(4, true)
         const v = new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true)
         if (v === K.ACCEPTOR_MAGIC || v === swab32(K.ACCEPTOR_MAGIC)) this.enter('connreq')
-        else if (v === K.TCP_MAGIC || v === swab32(K.TCP_MAGIC)) this.enter('hello-head')
+        else if (v === K.HELLO_MAGIC || v === swab32(K.HELLO_MAGIC) || v === K.TCP_MAGIC || v === swab32(K.TCP_MAGIC)) this.enter('hello-head')
         else if (v === K.MSG_NOOP || v === K.MSG_LNET) { this.le = true; this.enter('ksock') }
         else if (v === swab32(K.MSG_NOOP) || v === swab32(K.MSG_LNET)) { this.le = false; this.enter('ksock') }
         else throw new BadMagicError('socklnd stream', at, v)

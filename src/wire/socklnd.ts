@@ -19,6 +19,8 @@ export const K = (() => {
     ACCEPTOR_MAGIC: c('LNET_PROTO_ACCEPTOR_MAGIC'),
     ACCEPTOR_VERSION: c('LNET_PROTO_ACCEPTOR_VERSION'),
     TCP_MAGIC: c('LNET_PROTO_TCP_MAGIC'),
+    // Hellos of KSOCK_PROTO_V2 and later carry LNET_PROTO_MAGIC; LNET_PROTO_TCP_MAGIC marks a V1 hello.
+    HELLO_MAGIC: c('LNET_PROTO_MAGIC'),
     PROTO_V2: c('KSOCK_PROTO_V2'),
     PROTO_V3: c('KSOCK_PROTO_V3'),
     MSG_NOOP: c('KSOCK_MSG_NOOP'),
@@ -68,8 +70,11 @@ export function decodeConnreq(b: Uint8Array, base = 0): { le: boolean; value: Ob
 /** First 8 bytes of a hello: its byte order and how long the whole hello is. */
 export function helloLength(b: Uint8Array, base = 0): { le: boolean; length: number } {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
-  const le = orderOf(dv.getUint32(0, true), K.TCP_MAGIC)
-  if (le === undefined) throw new BadMagicError('ksock_hello_msg_nid4.kshm_magic', base, dv.getUint32(0, true))
+  const first = dv.getUint32(0, true)
+  // A V1 hello (a whole LNet header behind LNET_PROTO_TCP_MAGIC) is not spoken: refuse it by name.
+  if (orderOf(first, K.TCP_MAGIC) !== undefined) throw new BadVersionError('ksock_hello_msg_nid4.kshm_magic', base, 1)
+  const le = orderOf(first, K.HELLO_MAGIC)
+  if (le === undefined) throw new BadMagicError('ksock_hello_msg_nid4.kshm_magic', base, first)
   const version = dv.getUint32(4, le)
   if (version !== K.PROTO_V3 && version !== K.PROTO_V2) throw new BadVersionError('ksock_hello_msg_nid4.kshm_version', base + 4, version)
   if (b.length < HELLO_V3_SIZE) return { le, length: HELLO_V3_SIZE }
@@ -124,7 +129,7 @@ export interface HelloFields {
 export function encodeHello(h: HelloFields, le = true): Uint8Array {
   const out = new Uint8Array(HELLO_V3_SIZE)
   encodeAt(reader(out, le), L.hello, 0, {
-    kshm_magic: K.TCP_MAGIC, kshm_version: K.PROTO_V3,
+    kshm_magic: K.HELLO_MAGIC, kshm_version: K.PROTO_V3,
     kshm_src_nid: h.srcNid, kshm_dst_nid: h.dstNid, kshm_src_pid: h.srcPid, kshm_dst_pid: h.dstPid,
     kshm_src_incarnation: h.srcIncarnation, kshm_dst_incarnation: h.dstIncarnation,
     kshm_ctype: h.ctype, kshm_nips: 0, kshm_ips: [],

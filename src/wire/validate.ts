@@ -3,7 +3,9 @@
 // the layout annotations are registered as ajv keywords and the ones that carry a
 // rule check it: x-type (JS type, integer range, byte length), x-count,
 // x-count-field, x-discriminator and x-alias-of. The rules are the encoder's
-// (struct-codec.ts): a value that validates is one the codec can write.
+// (struct-codec.ts), so a value that validates is one the codec can write; the one
+// exception is a union without discriminator (ost_id), where the schema allows any
+// single variant and the encoder today only its x-default-variant.
 import { readFileSync, readdirSync } from 'node:fs'
 import { Buffer } from 'node:buffer'
 import { basename, join } from 'node:path'
