@@ -2,6 +2,7 @@
 // Exit codes: 0 success, 1 the command ran and found a failure, 2 usage or environment error.
 import { decodeCommand } from './decode-cmd.js'
 import { demoCommand } from './demo-cmd.js'
+import { tourCommand } from './tour-cmd.js'
 
 interface Command {
   summary: string
@@ -19,6 +20,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'two endpoints on loopback exchange connect, ping and lock RPCs; record and decode them',
     usage: 'demo [--out traces/demo.pcap] [--quiet]',
     run: demoCommand,
+  },
+  tour: {
+    summary: 'record an exchange of every request format of spec/rpc to a pcap',
+    usage: 'tour [--out traces/tour.pcap] [--skip-tshark-limits]',
+    run: tourCommand,
   },
 }
 

@@ -105,7 +105,14 @@ export function prepareBuffer(spec: Spec, b: EncodeBuffer, def: RpcFieldDef | un
   if ((kind === 'bytes' || kind === 'struct') && !b.struct && typeof v === 'object' && !(v instanceof Uint8Array) && def) {
     // A field that holds one of several structs (RMF_DLM_LVB, layouts): the value's shape says which.
     const candidates = [def.struct, ...Object.values(def.bySize ?? {}), ...Object.values(def.byMagic ?? {})].filter((x): x is string => !!x)
+    // Only a struct with exactly the value's members can hold it (ost_lvb is not ost_lvb_v1 plus extras).
+    const keys = Object.keys(v).sort().join()
+    const members = (st: string): string => {
+      const l = structOf(spec, st)
+      return [...l.fields, ...l.aliases, ...(l.tail ? [l.tail] : [])].map(f => f.name).sort().join()
+    }
     for (const st of candidates) {
+      if (members(st) !== keys) continue
       try {
         const p = prepareBuffer(spec, { ...b, kind: 'struct', struct: st }, def)
         const probe = reader(new Uint8Array(p.length))
@@ -123,7 +130,9 @@ export function prepareBuffer(spec: Spec, b: EncodeBuffer, def: RpcFieldDef | un
       const bytes = enc.encode(v)
       if (bytes.includes(0)) throw new BadValueError(path, v, 'string holds a NUL')
       if (def?.maxLength !== undefined && bytes.length > def.maxLength) throw new BadValueError(path, bytes.length, `longer than ${def.maxLength}`)
-      const length = fit(bytes.length + 1)
+      // A string field of fixed size (RMF_TGTUUID: 39) is sent at that size, NUL-padded, as Lustre packs obd_uuid.
+      const declared = def?.size !== undefined && def.size > bytes.length ? def.size : 0
+      const length = fit(Math.max(bytes.length + 1, declared))
       return { length, write: (w, off) => { w.buf.set(bytes, off); w.buf.fill(0, off + bytes.length, off + length) } }
     }
     case 'u32': {
