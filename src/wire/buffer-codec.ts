@@ -73,8 +73,12 @@ export function decodeBuffer(spec: Spec, r: Reader, b: BufferSpec, index: number
       for (let i = 0; i < n; i++) out[i] = decodeAt(r, layout, off + i * layout.size, off + (i + 1) * layout.size, `${path}[${i}]`).value
       return { ...base, kind: 'array', struct: st, value: out }
     }
-    default:
+    default: {
+      // An opaque field may still hold a known struct, told by its size or magic (RMF_DLM_LVB, RMF_MDT_MD).
+      const st = def.bySize || def.byMagic ? structFor(r, { ...b, def: { ...def, struct: undefined } }, off, len) : undefined
+      if (st) return decodeBuffer(spec, r, { ...b, struct: st, def: { ...def, kind: 'struct' } }, index, off, len)
       return { ...base, kind: 'bytes', value: r.buf.slice(off, off + len) }
+    }
   }
 }
 

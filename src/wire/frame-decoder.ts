@@ -183,7 +183,7 @@ export class FrameDecoder {
       }
       case 'lnet-hdr': {
         const hb = this.take(LNET_HDR_SIZE)
-        this.hdr = decodeLnetHdr(hb, this.frameStart, this.maxPayload)
+        this.hdr = decodeLnetHdr(hb, this.frameStart + KSOCK_HDR_SIZE, this.maxPayload)
         if (this.keepRaw) {
           const head = new Uint8Array(KSOCK_HDR_SIZE + LNET_HDR_SIZE)
           head.set(this.rawHead!, 0)
@@ -195,9 +195,8 @@ export class FrameDecoder {
         return undefined
       }
       case 'payload': {
-        const payload = this.need === 0 ? new Uint8Array(0) : this.take(this.need)
-        // take() may return a view of the caller's chunk; copy so later reuse of it cannot alter us.
-        const own = payload.byteOffset === 0 && payload.buffer.byteLength === payload.length ? payload : payload.slice()
+        // The payload is the decoder's own copy: a caller may reuse its chunk after push() returns.
+        const own = this.need === 0 ? new Uint8Array(0) : this.chunks[0].length >= this.need ? this.take(this.need).slice() : this.take(this.need)
         const f: LnetFrame = { kind: 'lnet', offset: this.frameStart, ksock: this.ksock!, hdr: this.hdr!, payload: own }
         if (this.keepRaw) {
           const raw = new Uint8Array(this.rawHead!.length + own.length)

@@ -67,6 +67,8 @@ export function frameMessage(buf: Uint8Array, opts: { maxBuffer?: number } = {})
   if (bufcount < 1 || bufcount > MAX_BUFCOUNT) throw new BadBufcountError(0, bufcount, MAX_BUFCOUNT)
   const spec = loadSpec()
   const hdrLen = MSG_HEADER_SIZE + 4 * bufcount
+  // Lustre wants the padded header and every padded buffer inside the message (lustre_unpack_msg_v2).
+  if (buf.length < round8(hdrLen)) throw new TruncatedError(`lustre_msg_v2.lm_buflens`, MSG_HEADER_SIZE, round8(hdrLen), buf.length)
   const header = decodeAt(r, structOf(spec, 'lustre_msg_v2'), 0, hdrLen).value
   const lengths = header.lm_buflens as number[]
   const offsets: number[] = []
@@ -75,7 +77,7 @@ export function frameMessage(buf: Uint8Array, opts: { maxBuffer?: number } = {})
   for (let i = 0; i < bufcount; i++) {
     const len = lengths[i]
     if (len > maxBuffer) throw new BufferOverLimitError(`lustre_msg_v2.lm_buflens[${i}]`, MSG_HEADER_SIZE + 4 * i, len, maxBuffer)
-    if (off + len > buf.length) throw new TruncatedError(`lustre_msg_v2.buffer[${i}]`, off, len, Math.max(0, buf.length - off))
+    if (off + round8(len) > buf.length) throw new TruncatedError(`lustre_msg_v2.buffer[${i}]`, off, round8(len), Math.max(0, buf.length - off))
     offsets.push(off)
     off += round8(len)
   }
@@ -133,6 +135,9 @@ export function encodeMessage(input: EncodeMessageInput, spec = loadSpec()): Uin
   const out = new Uint8Array(total)
   const w = reader(out, !input.bigEndian)
   const h = input.header ?? {}
+  for (const [k, v] of Object.entries(h)) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffffffff)) throw new BadValueError(`lustre_msg_v2.${k}`, String(v), 'not a u32')
+  }
   const dv = w.dv
   dv.setUint32(0, all.length, w.le)
   dv.setUint32(4, h.lm_secflvr ?? 0, w.le)

@@ -129,6 +129,9 @@ export function decodeAt(r: Reader, layout: StructLayout, off: number, end: numb
       const c = obj[t.countField]
       count = typeof c === 'bigint' ? Number(c) : (c as number)
       if (count > room) throw new TruncatedError(`${path}.${t.name}`, start, count * el, end - start)
+    } else if ((end - start) % el !== 0) {
+      // A tail that fills its buffer must end on an element boundary: a partial element is a cut.
+      throw new TruncatedError(`${path}.${t.name}`, start, (room + 1) * el, end - start)
     }
     obj[t.name] = decodeTail(r, t, start, count, obj, `${path}.${t.name}`)
     size += count * el
@@ -219,6 +222,7 @@ function encodeField(w: Reader, f: FieldLayout, off: number, v: unknown, parent:
 export function encodedSize(layout: StructLayout, value: unknown): number {
   const t = layout.tail
   if (!t) return layout.size
+  if (typeof value !== 'object' || value === null) throw new BadValueError(layout.name, String(value), 'struct needs an object')
   const v = (value as Record<string, unknown>)[t.name]
   const el = tailElementSize(t)
   if (t.type === 'char') return layout.size + (typeof v === 'string' ? utf8enc.encode(v).length : 0)

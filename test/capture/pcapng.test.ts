@@ -98,6 +98,15 @@ t.test('classic pcap: big-endian and nanosecond headers by hand', async (t) => {
   }
 });
 
+/** Writes the block's length fields without its padding, as some writers do. */
+function unpadded(le: boolean, blk: Uint8Array): Uint8Array {
+  const v = new DataView(blk.buffer, blk.byteOffset, blk.byteLength);
+  const len = v.getUint32(4, le) - 3;
+  v.setUint32(4, len, le);
+  v.setUint32(blk.length - 4, len, le);
+  return blk;
+}
+
 /** Two sections (LE then BE), several interfaces, every packet block type, skipped blocks. */
 function handBuilt(): Uint8Array {
   const le = true;
@@ -106,7 +115,8 @@ function handBuilt(): Uint8Array {
   const v6 = ipv6Tcp();
   return concat([
     shb(le),
-    block(le, 0x00000bad, (b) => b.u32(1).u32(2).u32(3)), // unknown: skipped
+    block(le, 0x00000bad, (b) => b.u32(1).u32(2).u32(3)), // custom block: a frame, not a packet
+    block(le, 0x00000f0f, (b) => b.u32(1)), // unknown type: skipped
     idb(le, LINKTYPE.ETHERNET, 0, [[9, Uint8Array.of(9)], [14, secOffset]]), // ns, +10 s
     block(le, 4, (b) => b.u16(0).u16(0)), // name resolution block: skipped
     epb(le, 0, 0x17979cfe, 0x3d85cd15, frame(1000, [1])), // 1700000000.123456789 s in ns
@@ -120,6 +130,7 @@ function handBuilt(): Uint8Array {
     epb(false, 0, 0, 17, v6.subarray(0, 89), v6.length), // 17/8 s = 2125000 us
     spb(false, v6, v6.length), // cut to snaplen 89
     epb(false, 0, 0, 18, Uint8Array.of(0x45, 0, 0)), // IPv4 cut short: counted, skipped
+    unpadded(false, block(false, 0x40000bad, (b) => b.u32(7).u8(1, 2, 3, 4, 5))), // length field without padding
   ]);
 }
 
@@ -128,7 +139,7 @@ t.test('hand-built pcapng: two sections, both byte orders, every packet block', 
   const skipped: string[] = [];
   const r = readCapture(file, { onSkip: (fr, why) => skipped.push(`${fr}:${why}`) });
   const pkts = [...r];
-  t.same(pkts.map((p) => p.frame), [1, 2, 3, 4, 5, 6]);
+  t.same(pkts.map((p) => p.frame), [2, 3, 4, 5, 6, 7], 'the custom block is frame 1, as in Wireshark');
   t.same(pkts.map((p) => p.tsMicros), [
     1700000010123456n, 1700000010123456n, 1700000010123457n, 42n, 2125000n, 2125000n,
   ], 'tsresol, tsoffset; an SPB keeps the previous timestamp');
@@ -138,8 +149,11 @@ t.test('hand-built pcapng: two sections, both byte orders, every packet block', 
   t.equal(pkts[4]!.dst.ip, 'fe80::1:0:2');
   t.same([pkts[4]!.payload.length, pkts[4]!.wireLen], [1, 3], 'snaplen-cut EPB: wireLen tells');
   t.same([pkts[5]!.payload.length, pkts[5]!.wireLen], [1, 3], 'SPB cut to the snaplen');
-  t.same(skipped, ['7:short']);
-  t.same(r.stats, { frames: 7, tcp: 6, skipped: { 'not-ip': 0, 'not-tcp': 0, 'ip-fragment': 0, short: 1, malformed: 0, 'unsupported-linktype': 0 } });
+  t.same(skipped, ['1:not-a-packet', '8:short', '9:not-a-packet']);
+  t.same(r.stats, {
+    frames: 9, tcp: 6,
+    skipped: { 'not-ip': 0, 'not-tcp': 0, 'ip-fragment': 0, short: 1, malformed: 0, 'unsupported-linktype': 0, 'not-a-packet': 2 },
+  });
 });
 
 t.test('tshark numbers and decodes frames as we do', { skip: tsharkMissing && 'tshark not installed' }, async (t) => {
@@ -158,13 +172,16 @@ t.test('tshark numbers and decodes frames as we do', { skip: tsharkMissing && 't
   writeFileSync(hand, handBuilt());
   for (const path of [mixed, hand]) {
     const r = spawnSync('tshark', [
-      '-n', '-r', path, '-Y', 'tcp', '-T', 'fields', '-E', 'separator=/',
+      '-n', '-r', path, '-Y', 'tcp', '-T', 'fields', '-E', 'separator=,',
       '-e', 'frame.number', '-e', 'tcp.srcport', '-e', 'tcp.seq_raw', '-e', 'tcp.len',
     ], { encoding: 'utf8' });
     t.equal(r.status, 0, `tshark read ${path}`);
     const theirs = r.stdout.trim().split('\n');
-    const ours = [...readCapture(readFileSync(path))].map((p) => `${p.frame}/${p.src.port}/${p.seq}/${p.wireLen}`);
+    const reader = readCapture(readFileSync(path));
+    const ours = [...reader].map((p) => `${p.frame},${p.src.port},${p.seq},${p.wireLen}`);
     t.same(ours, theirs, `frame, port, seq, length agree for ${path}`);
+    const all = spawnSync('tshark', ['-n', '-r', path, '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' });
+    t.equal(reader.stats.frames, all.stdout.trim().split('\n').length, 'same number of frames in all');
   }
 });
 
@@ -187,7 +204,8 @@ t.test('pcapng structural errors', async (t) => {
   };
   const idbAt = shb(le).length;
   const epbAt = idbAt + idb(le, 1, 0).length;
-  t.equal(code(patched(4, 27)), 'CAPTURE_BAD_BLOCK', 'length not a multiple of 4');
+  t.equal(code(patched(4, 27)), 'ok', 'a length without its padding is rounded up, as Wireshark does');
+  t.equal(code(patched(4, 30)), 'CAPTURE_BAD_BLOCK', 'rounded up past the trailer');
   t.equal(code(patched(4, 8)), 'CAPTURE_BAD_BLOCK', 'length below 12');
   t.equal(code(patched(4, 0x7ffffff0)), 'CAPTURE_BAD_BLOCK', 'length over the bound');
   t.equal(code(patched(epbAt + 4, 4096)), 'CAPTURE_TRUNCATED', 'length past the end');

@@ -161,14 +161,17 @@ t.test('tshark reads what we write without complaint', { skip: tsharkMissing && 
   const frames = [...readCapture(new Uint8Array((await import('node:fs')).readFileSync(path)))].length;
 
   const list = spawnSync('tshark', ['-n', '-r', path, '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' });
-  t.equal(list.status, 0, `tshark exit status (stderr: ${list.stderr})`);
+  t.equal(list.status, 0, 'tshark read the file');
+  if (list.status !== 0) t.comment(list.stderr);
   t.equal(list.stdout.trim().split('\n').length, frames, 'tshark sees every frame');
-  // Malformed packets and any expert info at warning level or above (bad checksums
-  // are not checked by default, so those are verified in writer.test.ts).
-  const bad = spawnSync('tshark', ['-n', '-r', path, '-Y', '_ws.malformed || _ws.expert.severity >= "Warning"'], { encoding: 'utf8' });
-  t.equal(bad.status, 0);
+  // Malformed packets and any expert info at warning level or above. The payloads are
+  // random bytes, so the Lustre dissectors (port 988) are turned off: this checks our
+  // Ethernet/IP/TCP framing, not what we put inside it.
+  const noLustre = ['--disable-protocol', 'lnet', '--disable-protocol', 'lustre'];
+  const bad = spawnSync('tshark', ['-n', '-r', path, ...noLustre, '-Y', '_ws.malformed || _ws.expert.severity >= "Warning"'], { encoding: 'utf8' });
+  t.equal(bad.status, 0, 'tshark filtered the file');
   t.equal(bad.stdout.trim(), '', 'no malformed packets, no warnings');
-  const expert = spawnSync('tshark', ['-n', '-r', path, '-q', '-z', 'expert'], { encoding: 'utf8' });
+  const expert = spawnSync('tshark', ['-n', '-r', path, ...noLustre, '-q', '-z', 'expert'], { encoding: 'utf8' });
   t.notMatch(expert.stdout, /Errors|Warns|Malformed/, 'expert summary has no errors or warnings');
   const stderr = bad.stderr.split('\n').filter((l) => l.trim() !== '' && !/Running as user "root"/.test(l));
   t.same(stderr, [], 'tshark printed no errors');
@@ -177,6 +180,7 @@ t.test('tshark reads what we write without complaint', { skip: tsharkMissing && 
     '-n', '-r', path, '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE',
     '-Y', 'ip.checksum.status == "Bad" || tcp.checksum.status == "Bad"',
   ], { encoding: 'utf8' });
-  t.equal(ck.status, 0, `checksum check ran (stderr: ${ck.stderr})`);
+  t.equal(ck.status, 0, 'checksum check ran');
+  if (ck.status !== 0) t.comment(ck.stderr);
   t.equal(ck.stdout.trim(), '', 'Wireshark finds every checksum good');
 });

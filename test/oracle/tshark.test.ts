@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { runTour, tourPlan } from '../../src/tour/index.js'
 import { decodeTrace, type TraceEvent } from '../../src/trace/index.js'
 import { loadSpec, structOf, type StructLayout } from '../../src/wire/index.js'
+import { validateMessage } from '../../src/wire/validate.js'
 
 const EXPECTED = JSON.parse(readFileSync(new URL('./tshark-expected.json', import.meta.url), 'utf8')) as {
   limits: Array<{ opcode: string; format: string; kind: string; expert: string; why: string }>
@@ -143,6 +144,8 @@ t.test('tshark dissects every recorded format cleanly and agrees field by field'
     const dissected = (th.fields.get('lustre.ptlrpc_body.pb_opc') ?? []).length > 0
     if (ev.message) {
       messages++
+      const issues = validateMessage(ev.message)
+      if (issues.length) t.same(issues, [], `frame ${ev.frame}: decoded message validates against spec/wire`)
       t.ok(dissected, `frame ${ev.frame}: tshark dissected ${ev.message.opcode} ${ev.message.kind}`)
     }
     for (const n of names) {

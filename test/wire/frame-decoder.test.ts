@@ -187,9 +187,7 @@ t.test('payloads do not share memory with the pushed chunks', async t => {
   const [f] = d.push(chunk)
   t.equal(f?.kind, 'lnet')
   chunk.fill(0)
-  t.strictSame(f && f.kind === 'lnet' ? f.payload : undefined, payload, 'the caller reusing its chunk does not change the payload', {
-    todo: 'codec bug: frame-decoder returns the pushed chunk itself as the payload when the chunk is exactly the payload (byteOffset 0, whole buffer); the copy meant by the comment is skipped',
-  })
+  t.strictSame(f && f.kind === 'lnet' ? f.payload : undefined, payload, 'the caller reusing its chunk does not change the payload')
   // A payload inside a larger chunk is copied.
   const d2 = new FrameDecoder({ start: 'message' })
   const big = frame.slice()
@@ -252,7 +250,7 @@ t.test('a payload_length over the limit is refused when the 96-byte header is in
       t.equal(err.field, '_lnet_hdr_nid4.payload_length', `${label}: field`)
       t.equal(err.value, pl, `${label}: value`)
       t.equal(err.limit, maxPayload ?? K.LNET_MTU, `${label}: limit`)
-      t.equal(err.offset, frameStart + KSOCK_HDR_SIZE + 28, `${label}: offset is payload_length's place in the stream`, { todo: BUG_OFFSET })
+      t.equal(err.offset, frameStart + KSOCK_HDR_SIZE + 28, `${label}: offset is payload_length's place in the stream`)
     }
   }
   // At the limit exactly: accepted.
@@ -362,9 +360,7 @@ t.test('garbage at the start of a stream', async t => {
   t.equal(typeof e2 === 'string' ? e2 : e2.code, 'LC_WIRE_UNKNOWN_MSG_TYPE', 'unknown LNet type')
   if (typeof e2 !== 'string') {
     t.equal(e2.field, '_lnet_hdr_nid4.type')
-    t.equal(e2.offset, KSOCK_HDR_SIZE + 24, 'offset of the LNet type in the stream', {
-      todo: 'codec bug: decodeLnetHdr is given the ksock header\'s stream offset (frameStart) as the LNet header\'s base, so err.offset is 24 bytes early',
-    })
+    t.equal(e2.offset, KSOCK_HDR_SIZE + 24, 'offset of the LNet type in the stream')
   }
   const cr = encodeConnreq(1n)
   new DataView(cr.buffer).setUint32(4, 2, true)
