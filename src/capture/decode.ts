@@ -19,11 +19,15 @@ export function newStats(): CaptureStats {
   return {
     frames: 0,
     tcp: 0,
-    skipped: { 'not-ip': 0, 'not-tcp': 0, 'ip-fragment': 0, short: 0, malformed: 0, 'unsupported-linktype': 0 },
+    skipped: {
+      'not-ip': 0, 'not-tcp': 0, 'ip-fragment': 0, short: 0, malformed: 0, 'unsupported-linktype': 0, 'not-a-packet': 0,
+    },
   };
 }
 
 const SUPPORTED = new Set<number>(Object.values(LINKTYPE));
+/** Link type a container parser reports for a record that is a frame but no packet. */
+export const NOT_A_PACKET = -1;
 
 export function isSupportedLinkType(lt: number): boolean {
   return SUPPORTED.has(lt);
@@ -36,10 +40,10 @@ const UNSUPPORTED = -3;
 // Set by linkLayer as a second result, to avoid returning an object.
 let ipVersion = 0;
 
-function etherType(b: Uint8Array, off: number, type: number): number {
+function etherType(b: Uint8Array, off: number, n: number, type: number): number {
   // 802.1Q, 802.1ad and the old QinQ type: skip every tag, however deep.
   while (type === 0x8100 || type === 0x88a8 || type === 0x9100) {
-    if (off + 4 > b.length) return SHORT;
+    if (off + 4 > n) return SHORT;
     type = (b[off + 2]! << 8) | b[off + 3]!;
     off += 4;
   }
@@ -49,47 +53,48 @@ function etherType(b: Uint8Array, off: number, type: number): number {
   return off;
 }
 
-function family(af: number): number {
+function family(af: number, s: number): number {
   // AF_INET is 2 everywhere; AF_INET6 is 10 on Linux, 24/28/30 on the BSDs and macOS.
   if (af === 2) ipVersion = 4;
   else if (af === 10 || af === 24 || af === 28 || af === 30) ipVersion = 6;
   else return NOT_IP;
-  return 4;
+  return s + 4;
 }
 
-function linkLayer(lt: number, b: Uint8Array): number {
-  const n = b.length;
+// The frame is b[s..n); offsets returned are absolute indexes into b.
+function linkLayer(lt: number, b: Uint8Array, s: number, n: number): number {
+  const len = n - s;
   switch (lt) {
     case LINKTYPE.ETHERNET:
-      return n < 14 ? SHORT : etherType(b, 14, (b[12]! << 8) | b[13]!);
+      return len < 14 ? SHORT : etherType(b, s + 14, n, (b[s + 12]! << 8) | b[s + 13]!);
     case LINKTYPE.RAW:
     case LINKTYPE.RAW_LEGACY: {
-      if (n < 1) return SHORT;
-      const v = b[0]! >> 4;
+      if (len < 1) return SHORT;
+      const v = b[s]! >> 4;
       if (v !== 4 && v !== 6) return NOT_IP;
       ipVersion = v;
-      return 0;
+      return s;
     }
     case LINKTYPE.IPV4:
       ipVersion = 4;
-      return 0;
+      return s;
     case LINKTYPE.IPV6:
       ipVersion = 6;
-      return 0;
+      return s;
     case LINKTYPE.NULL: {
-      if (n < 4) return SHORT;
+      if (len < 4) return SHORT;
       // The family is in the byte order of the capturing host, which the file does not
       // record: a value only fits in the low 16 bits when read the right way round.
-      const le = (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
-      const be = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
-      return family(le <= 0xffff ? le : be);
+      const le = (b[s]! | (b[s + 1]! << 8) | (b[s + 2]! << 16) | (b[s + 3]! << 24)) >>> 0;
+      const be = ((b[s]! << 24) | (b[s + 1]! << 16) | (b[s + 2]! << 8) | b[s + 3]!) >>> 0;
+      return family(le <= 0xffff ? le : be, s);
     }
     case LINKTYPE.LOOP:
-      return n < 4 ? SHORT : family(((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0);
+      return len < 4 ? SHORT : family(((b[s]! << 24) | (b[s + 1]! << 16) | (b[s + 2]! << 8) | b[s + 3]!) >>> 0, s);
     case LINKTYPE.LINUX_SLL:
-      return n < 16 ? SHORT : etherType(b, 16, (b[14]! << 8) | b[15]!);
+      return len < 16 ? SHORT : etherType(b, s + 16, n, (b[s + 14]! << 8) | b[s + 15]!);
     case LINKTYPE.LINUX_SLL2:
-      return n < 20 ? SHORT : etherType(b, 20, (b[0]! << 8) | b[1]!);
+      return len < 20 ? SHORT : etherType(b, s + 20, n, (b[s]! << 8) | b[s + 1]!);
     default:
       return UNSUPPORTED;
   }
@@ -110,16 +115,20 @@ export class Decoder {
     return null;
   }
 
-  /** Decodes frame number `frame`; returns null (after counting why) if it is not TCP. */
-  decode(lt: number, b: Uint8Array, frame: number, tsMicros: bigint): CapturedPacket | null {
+  /**
+   * Decodes frame number `frame`, the bytes b[start..end) (offsets rather than a view:
+   * one allocation less per frame); returns null, after counting why, if it is not TCP.
+   */
+  decode(lt: number, b: Uint8Array, start: number, end: number, frame: number, tsMicros: bigint): CapturedPacket | null {
     this.stats.frames = frame;
-    const o = linkLayer(lt, b);
+    if (lt === NOT_A_PACKET) return this.skip(frame, 'not-a-packet');
+    const o = linkLayer(lt, b, start, end);
     if (o < 0) return this.skip(frame, o === SHORT ? 'short' : o === NOT_IP ? 'not-ip' : 'unsupported-linktype');
-    return ipVersion === 4 ? this.ipv4(b, o, frame, tsMicros) : this.ipv6(b, o, frame, tsMicros);
+    return ipVersion === 4 ? this.ipv4(b, o, end, frame, tsMicros) : this.ipv6(b, o, end, frame, tsMicros);
   }
 
-  private ipv4(b: Uint8Array, o: number, frame: number, ts: bigint): CapturedPacket | null {
-    const n = b.length;
+  // o: IP header offset; n: end of the captured frame.
+  private ipv4(b: Uint8Array, o: number, n: number, frame: number, ts: bigint): CapturedPacket | null {
     if (o + 20 > n) return this.skip(frame, 'short');
     if (b[o]! >> 4 !== 4) return this.skip(frame, 'malformed');
     const ihl = (b[o]! & 15) * 4;
@@ -138,11 +147,10 @@ export class Decoder {
     if (t + 20 > n) return this.skip(frame, 'short');
     const sport = (b[t]! << 8) | b[t + 1]!;
     const dport = (b[t + 2]! << 8) | b[t + 3]!;
-    return this.tcp(b, t, end, frame, ts, this.endpoints.ipv4(src, sport), this.endpoints.ipv4(dst, dport));
+    return this.tcp(b, t, end, n, frame, ts, this.endpoints.ipv4(src, sport), this.endpoints.ipv4(dst, dport));
   }
 
-  private ipv6(b: Uint8Array, o: number, frame: number, ts: bigint): CapturedPacket | null {
-    const n = b.length;
+  private ipv6(b: Uint8Array, o: number, n: number, frame: number, ts: bigint): CapturedPacket | null {
     if (o + 40 > n) return this.skip(frame, 'short');
     if (b[o]! >> 4 !== 6) return this.skip(frame, 'malformed');
     const plen = (b[o + 4]! << 8) | b[o + 5]!;
@@ -177,18 +185,21 @@ export class Decoder {
     const dport = (b[p + 2]! << 8) | b[p + 3]!;
     const src = this.endpoints.ipv6(b, o + 8, sport);
     const dst = this.endpoints.ipv6(b, o + 24, dport);
-    return this.tcp(b, p, end, frame, ts, src, dst);
+    return this.tcp(b, p, end, n, frame, ts, src, dst);
   }
 
-  // t: TCP header offset; end: where the IP packet ends on the wire (may exceed b.length).
+  // t: TCP header offset; end: where the IP packet ends on the wire; n: end of capture.
   private tcp(
-    b: Uint8Array, t: number, end: number, frame: number, tsMicros: bigint,
+    b: Uint8Array, t: number, end: number, n: number, frame: number, tsMicros: bigint,
     src: CapturedPacket['src'], dst: CapturedPacket['dst'],
   ): CapturedPacket | null {
     const doff = (b[t + 12]! >> 4) * 4;
     if (doff < 20 || t + doff > end) return this.skip(frame, 'malformed');
-    if (t + doff > b.length) return this.skip(frame, 'short');
+    if (t + doff > n) return this.skip(frame, 'short');
     this.stats.tcp++;
+    const from = t + doff;
+    // Ethernet padding and FCS lie beyond the IP length and are cut off here.
+    const to = end < n ? end : n;
     return {
       frame,
       tsMicros,
@@ -197,9 +208,10 @@ export class Decoder {
       seq: ((b[t + 4]! << 24) | (b[t + 5]! << 16) | (b[t + 6]! << 8) | b[t + 7]!) >>> 0,
       ack: ((b[t + 8]! << 24) | (b[t + 9]! << 16) | (b[t + 10]! << 8) | b[t + 11]!) >>> 0,
       flags: b[t + 13]!,
-      // Ethernet padding and FCS lie beyond the IP length and are cut off here.
-      payload: b.subarray(t + doff, Math.min(end, b.length)),
-      wireLen: end - t - doff,
+      // A plain Uint8Array view even when b is a Buffer: cheaper to make than
+      // Buffer#subarray, and the same type whatever the input.
+      payload: new Uint8Array(b.buffer, b.byteOffset + from, to - from),
+      wireLen: end - from,
     };
   }
 }

@@ -1,5 +1,20 @@
 // Public API of the capture module: pcap writing, pcap/pcapng reading, TCP reassembly.
 // It works on bytes and imports nothing from the rest of the project.
+//
+// Writing: PcapWriter writes classic pcap (LE, microseconds, Ethernet, snaplen 262144).
+//   flow() synthesizes a TCP connection (handshake, one PSH+ACK segment run per message,
+//   FIN exchange); writePacket() + buildTcpFrame() write arbitrary segments for tests.
+// Reading: readCapture (buffer), readCaptureFile (chunked sync reads), readCaptureStream
+//   (async chunks) yield one CapturedPacket per TCP frame. Frames are numbered as
+//   Wireshark numbers them (every packet record, TCP or not); other frames are not
+//   yielded but counted in `stats.skipped` by reason and passed to `onSkip`. IP fragments
+//   are not reassembled: they are skipped as 'ip-fragment'. Payloads are views into the
+//   input; `wireLen` > payload.length marks a frame cut by the snaplen.
+// Errors: bad input throws CaptureError { code, offset } and nothing else; packets before
+//   the fault are yielded first. A file cut at a record boundary reads cleanly.
+// Reassembly: TcpReassembler turns packets into per-connection, per-direction in-order
+//   data, gap and end events; the rules (roles, when a hole becomes a gap, memory bound)
+//   are described in reassembler.ts and tcp-stream.ts.
 
 export { CaptureError, isCaptureError, LINKTYPE, TCP_FLAGS } from './types.js';
 export type { CapturedPacket, CaptureErrorCode, SkipReason, TcpEndpoint } from './types.js';

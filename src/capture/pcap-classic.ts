@@ -25,11 +25,14 @@ export interface ContainerParser {
   readonly started: boolean;
   /** See the file comment. `abs` is the file offset of buf[off], for error reports. */
   step(buf: Uint8Array, off: number, abs: number): number;
-  // The packet record consumed by the last step, when it consumed one (hasFrame).
+  // The packet record consumed by the last step, when it consumed one (hasFrame): its
+  // bytes are data[dataStart..dataEnd) (offsets, not a view: one allocation less).
   hasFrame: boolean;
   linkType: number;
   tsMicros: bigint;
   data: Uint8Array;
+  dataStart: number;
+  dataEnd: number;
 }
 
 export const EMPTY = new Uint8Array(0);
@@ -73,6 +76,8 @@ export class ClassicPcapParser implements ContainerParser {
   linkType = 0;
   tsMicros = 0n;
   data: Uint8Array = EMPTY;
+  dataStart = 0;
+  dataEnd = 0;
   private le = true;
   private nanos = false;
   private limit = MAX_RECORD;
@@ -98,7 +103,9 @@ export class ClassicPcapParser implements ContainerParser {
     const frac = u32(buf, off + 4, le);
     // sec * 1e6 + frac stays below 2^53, so the Number arithmetic is exact.
     this.tsMicros = BigInt(sec * 1000000 + (this.nanos ? Math.floor(frac / 1000) : frac));
-    this.data = buf.subarray(off + 16, off + 16 + incl);
+    this.data = buf;
+    this.dataStart = off + 16;
+    this.dataEnd = off + 16 + incl;
     this.hasFrame = true;
     return 16 + incl;
   }

@@ -197,7 +197,7 @@ class Flow implements PcapFlow {
     this.client = Object.freeze({ ip: client.ip, port: client.port });
     this.server = Object.freeze({ ip: server.ip, port: server.port });
     this.nxt = [cIsn, sIsn];
-    this.acked = [0, cIsn];
+    this.acked = [0, 0]; // set by the handshake's ACKs below
     const { SYN, ACK } = TCP_FLAGS;
     this.segment(0, SYN, 0, undefined);
     this.nxt[0] = add32(cIsn, 1);

@@ -1,9 +1,10 @@
 // pcapng parser: SHB (either byte order, several sections), IDB (if_tsresol, if_tsoffset),
 // EPB, SPB and the obsolete Packet Block (read rather than skipped, because Wireshark
-// counts it as a frame and our frame numbers must match Wireshark's). Every other block
-// type is skipped by its length.
+// counts it as a frame and our frame numbers must match Wireshark's; for the same reason
+// custom, systemd-journal and Sysdig blocks are counted as frames that hold no packet).
+// Every other block type is skipped by its length.
 
-import { isSupportedLinkType } from './decode.js';
+import { isSupportedLinkType, NOT_A_PACKET } from './decode.js';
 import { EMPTY, MAX_RECORD, PCAPNG_SHB, u16, u32, u32le } from './pcap-classic.js';
 import type { ContainerOptions, ContainerParser } from './pcap-classic.js';
 import { CaptureError } from './types.js';
@@ -12,8 +13,12 @@ const IDB = 1;
 const OPB = 2;
 const SPB = 3;
 const EPB = 6;
+/** Custom blocks (copyable or not), systemd journal export, Sysdig event blocks. */
+const FRAME_BLOCKS = new Set([0x00000bad, 0x40000bad, 0x9, 0x204, 0x208, 0x216, 0x217, 0x221, 0x222]);
 const OPT_TSRESOL = 9;
 const OPT_TSOFFSET = 14;
+
+const roundUp4 = (n: number): number => n + ((4 - (n % 4)) % 4);
 
 type TsConv = (hi: number, lo: number) => bigint;
 
@@ -31,6 +36,8 @@ export class PcapngParser implements ContainerParser {
   linkType = 0;
   tsMicros = 0n;
   data: Uint8Array = EMPTY;
+  dataStart = 0;
+  dataEnd = 0;
   private le = true;
   private ifaces: Iface[] = [];
   private readonly opts: ContainerOptions;
@@ -56,13 +63,14 @@ export class PcapngParser implements ContainerParser {
     } else {
       type = u32(buf, off, le);
     }
-    const len = u32(buf, off + 4, le);
-    if (len < 12 || len % 4 !== 0 || len > MAX_RECORD) {
-      throw new CaptureError('CAPTURE_BAD_BLOCK', `block length ${len}`, abs + 4);
-    }
+    const raw = u32(buf, off + 4, le);
+    if (raw < 12 || raw > MAX_RECORD) throw new CaptureError('CAPTURE_BAD_BLOCK', `block length ${raw}`, abs + 4);
+    // Lengths must be multiples of 4, but some writers leave the padding out; Wireshark
+    // rounds both length fields up, and so do we, to read what it reads.
+    const len = roundUp4(raw);
     if (avail < len) return -len;
-    if (u32(buf, off + len - 4, le) !== len) {
-      throw new CaptureError('CAPTURE_BAD_BLOCK', `trailing block length differs from ${len}`, abs + len - 4);
+    if (roundUp4(u32(buf, off + len - 4, le)) !== len) {
+      throw new CaptureError('CAPTURE_BAD_BLOCK', `trailing block length differs from ${raw}`, abs + len - 4);
     }
     switch (type) {
       case PCAPNG_SHB:
@@ -79,7 +87,13 @@ export class PcapngParser implements ContainerParser {
         this.simplePacket(buf, off, abs, len);
         break;
       default:
-        break; // unknown or uninteresting (NRB, ISB, DSB, custom ...): skipped by length
+        // Records that are not packets but that Wireshark lists as frames: counted, so
+        // that frame numbers stay Wireshark's.
+        if (FRAME_BLOCKS.has(type)) {
+          this.linkType = NOT_A_PACKET;
+          this.hasFrame = true;
+        }
+        break; // anything else (NRB, ISB, DSB, unknown types): skipped by length
     }
     return len;
   }
@@ -141,7 +155,7 @@ export class PcapngParser implements ContainerParser {
       throw new CaptureError('CAPTURE_BAD_BLOCK', `captured length ${cap} exceeds snaplen ${i.snaplen}`, abs + 20);
     }
     this.tsMicros = i.ts(u32(buf, off + 12, le), u32(buf, off + 16, le));
-    this.emit(i, buf.subarray(off + 28, off + 28 + cap));
+    this.emit(i, buf, off + 28, cap);
   }
 
   private simplePacket(buf: Uint8Array, off: number, abs: number, len: number): void {
@@ -151,12 +165,14 @@ export class PcapngParser implements ContainerParser {
     let cap = Math.min(u32(buf, off + 8, this.le), len - 16);
     if (i.snaplen !== 0) cap = Math.min(cap, i.snaplen);
     // An SPB has no timestamp: it keeps the previous packet's, so durations stay sane.
-    this.emit(i, buf.subarray(off + 12, off + 12 + cap));
+    this.emit(i, buf, off + 12, cap);
   }
 
-  private emit(i: Iface, data: Uint8Array): void {
+  private emit(i: Iface, buf: Uint8Array, start: number, cap: number): void {
     this.linkType = i.linkType;
-    this.data = data;
+    this.data = buf;
+    this.dataStart = start;
+    this.dataEnd = start + cap;
     this.hasFrame = true;
   }
 }

@@ -91,7 +91,7 @@ class Engine {
       }
       this.off += r;
       if (p.hasFrame) {
-        const pkt = this.decoder.decode(p.linkType, p.data, ++this.frame, p.tsMicros);
+        const pkt = this.decoder.decode(p.linkType, p.data, p.dataStart, p.dataEnd, ++this.frame, p.tsMicros);
         if (pkt !== null) return pkt;
       }
     }

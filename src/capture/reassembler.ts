@@ -6,6 +6,15 @@
 // server. Without a SYN, a port listed in `serverPorts` marks the server; failing that,
 // the lower port is the server (ephemeral ports are high; Lustre clients use 1021-1023
 // against 988, which this rule also gets right); on equal ports, the lower address text.
+//
+// Holes become gaps (reported, never guessed) when: both sides have sent a FIN (the
+// connection is over); a RST arrives; more than maxBufferedBytes wait behind the hole;
+// finish() is called. A FIN from one side alone does not close a hole, because the
+// retransmission that fills it usually arrives after that FIN. Bytes the capture cut
+// off (wireLen > payload.length) are reported as soon as the stream reaches them.
+// A connection ends (once) at both FINs, at RST, on 4-tuple reuse (a SYN with a new
+// ISN) or at finish(). Segments of a recently ended connection are counted as late and
+// dropped, instead of opening a bogus mid-stream connection.
 
 import { HalfStream } from './tcp-stream.js';
 import type { StreamStats } from './tcp-stream.js';

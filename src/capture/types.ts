@@ -67,7 +67,8 @@ export type SkipReason =
   | 'ip-fragment' // any IPv4/IPv6 fragment: fragments are not reassembled
   | 'short' // captured bytes end inside the link, IP or TCP header
   | 'malformed' // header fields contradict each other (IHL < 5, data offset < 5 ...)
-  | 'unsupported-linktype'; // only with { unsupportedLinkType: 'skip' }
+  | 'unsupported-linktype' // only with { unsupportedLinkType: 'skip' }
+  | 'not-a-packet'; // pcapng custom, systemd journal, Sysdig blocks: Wireshark numbers them
 
 /**
  * Stable error codes. Offsets are absolute byte offsets into the capture file of the
