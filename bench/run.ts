@@ -1,0 +1,235 @@
+// `npm run bench`: encode/decode rates of representative Lustre messages and the
+// decode throughput of a large generated capture beside tshark's, every figure
+// with a baseline measured in the same run and the ratio to it.
+//
+//   node dist/bench/run.js [--only messages|pcap] [--pcap-mib 50] [--flows 8]
+//                          [--ops 300000] [--max-seconds 6] [--rounds 3] [--budget 75] [--keep]
+// --max-seconds caps each message-rate measure; --budget (seconds) caps the
+// interleaved decode/tshark rounds on the large capture.
+import { join } from 'node:path'
+import { cpus, loadavg } from 'node:os'
+import { parseArgs } from 'node:util'
+import { runTour } from '../src/tour/index.js'
+import {
+  fastest, fmtInt, fmtMB, fmtRate, fmtRatio, makeTempDir, nowMs, removeTemp, section, table,
+} from './harness.js'
+import { benchFraming, benchMessages, buildStream, checkSamples, collectSamples, printRows, type ResultRow } from './messages.js'
+import {
+  classifyUnits, countTshark, generatePcap, histogramDiff, probeTshark, runOurDecode, runStages, runTshark, TSHARK_FIELD,
+  type DecodeRun, type TsharkRun, type UnitInfo,
+} from './pcap.js'
+
+const TARGET = 10
+
+interface Options {
+  only?: 'messages' | 'pcap'
+  pcapMiB: number
+  flows: number
+  ops: number
+  maxSeconds: number
+  rounds: number
+  budget: number
+  keep: boolean
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      only: { type: 'string' },
+      'pcap-mib': { type: 'string', default: '50' },
+      flows: { type: 'string', default: '8' },
+      ops: { type: 'string', default: '300000' },
+      'max-seconds': { type: 'string', default: '6' },
+      rounds: { type: 'string', default: '3' },
+      budget: { type: 'string', default: '75' },
+      keep: { type: 'boolean', default: false },
+    },
+  })
+  const only = values.only
+  if (only !== undefined && only !== 'messages' && only !== 'pcap') throw new Error('--only takes messages or pcap')
+  const num = (name: string, v: string | undefined): number => {
+    const n = Number(v)
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} needs a positive number, not ${v}`)
+    return n
+  }
+  return {
+    only, pcapMiB: num('pcap-mib', values['pcap-mib']), flows: Math.round(num('flows', values.flows)),
+    ops: Math.round(num('ops', values.ops)), maxSeconds: num('max-seconds', values['max-seconds']),
+    rounds: Math.round(num('rounds', values.rounds)), budget: num('budget', values.budget), keep: values.keep ?? false,
+  }
+}
+
+const summary: ResultRow[] = []
+const verdicts: string[] = []
+
+async function recordTour(dir: string): Promise<{ path: string; units: UnitInfo[]; calls: number }> {
+  const path = join(dir, 'tour.pcap')
+  const r = await runTour({ pcapPath: path })
+  const units = classifyUnits(r.recording!.units)
+  return { path, units, calls: r.calls.length }
+}
+
+function describeTour(t: { units: UnitInfo[]; calls: number }): void {
+  const msgs = t.units.reduce((a, u) => a + u.lustreMsgs, 0)
+  const msgBytes = t.units.reduce((a, u) => a + u.msgBytes, 0)
+  const bulk = t.units.filter(u => u.bulkBytes > 0).map(u => u.bulkBytes)
+  const total = t.units.reduce((a, u) => a + u.bytes.length, 0)
+  console.log(`tour: ${t.calls} RPCs (every request format of spec/rpc once, lock callbacks server->client, one error reply), ` +
+    `${t.units.length} socklnd units, ${fmtInt(total)} bytes`)
+  console.log(`      ${msgs} lustre_msg (${fmtInt(msgBytes)} bytes, ${(msgBytes / msgs).toFixed(0)} on average), ` +
+    `bulk payloads ${bulk.map(b => `${b / 1024} KiB`).join(' + ')}`)
+}
+
+function messageRates(tour: { path: string; units: UnitInfo[] }, o: Options): void {
+  section('Message rates (lustre_msg payloads of the tour, round-robin)')
+  const samples = collectSamples(tour.path)
+  const kinds = new Map<string, number>()
+  for (const s of samples) kinds.set(s.msg.kind, (kinds.get(s.msg.kind) ?? 0) + 1)
+  console.log(`${samples.length} messages: ${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')}; ` +
+    `sizes ${Math.min(...samples.map(s => s.bytes.length))}-${Math.max(...samples.map(s => s.bytes.length))} bytes`)
+  for (const line of checkSamples(samples)) console.log(`check: ${line}`)
+  console.log(`timing up to ${fmtInt(o.ops)} ops per measure (stopping at ${o.maxSeconds} s) after ${fmtInt(20_000)} warm-up ops\n`)
+  const rows = benchMessages(samples, { ops: o.ops, warmup: 20_000, maxSeconds: o.maxSeconds })
+  const stream = buildStream(tour.units, 16 << 20, 64 << 10)
+  rows.push(...benchFraming(stream, Math.min(o.maxSeconds, 4)))
+  printRows(rows)
+  console.log(`(framing stream: the tour's client side, ${(stream.bytes / 1e6).toFixed(1)} MB, ${fmtInt(stream.frames)} frames per pass, bulk included)`)
+  summary.push(...rows)
+}
+
+interface Timed { seconds: number; cpu?: number; runs: number }
+
+function pcapRow(what: string, run: Timed & { messages?: number }, bytes: number, tshark: Timed | undefined): ResultRow {
+  const ours = bytes / run.seconds
+  const base = tshark ? bytes / tshark.seconds : undefined
+  const cpuRatio = tshark?.cpu && run.cpu ? ` (by CPU time ${fmtRatio(tshark.cpu / run.cpu)})` : ''
+  const msgs = run.messages !== undefined ? `, ${fmtRate(run.messages / run.seconds)} msgs/s` : ''
+  return {
+    what, ours: fmtMB(ours), unit: 'MB/s', baseline: tshark ? `tshark -e ${TSHARK_FIELD}` : 'tshark (skipped)',
+    baselineValue: base ? fmtMB(base) : '-', ratio: base ? fmtRatio(ours / base) + cpuRatio : '-',
+    note: `${run.seconds.toFixed(2)} s wall (${run.runs > 1 ? `best of ${run.runs}` : 'one run'}), ${run.cpu?.toFixed(2) ?? '?'} s CPU${msgs}`,
+  }
+}
+
+async function largeCapture(tour: { units: UnitInfo[] }, dir: string, o: Options): Promise<void> {
+  section(`Large capture (>= ${o.pcapMiB} MiB)`)
+  const path = join(dir, 'large.pcap')
+  const g = await generatePcap(path, tour.units, o.flows, o.pcapMiB * 2 ** 20)
+  const mixed = g.msgBytes + g.bulkBytes
+  console.log(`generated ${path} in ${g.seconds.toFixed(1)} s: ${fmtInt(g.bytes)} bytes (${(g.bytes / 2 ** 20).toFixed(1)} MiB), ${fmtInt(g.packets)} frames`)
+  console.log(`mix: ${g.flows} TCP connections to :988, each opened with connreq + hellos, then the tour replayed ${fmtInt(g.replays)} times in all ` +
+    `(${g.unitsPerReplay} units and ${g.msgsPerReplay} lustre_msg per replay)`)
+  console.log(`     ${fmtInt(g.messages)} lustre_msg = ${(100 * g.msgBytes / mixed).toFixed(0)}% of LNet payload bytes; ` +
+    `bulk (8 KiB OST_READ/OST_WRITE, 4 KiB MDS_READPAGE) ${(100 * g.bulkBytes / mixed).toFixed(0)}%; ` +
+    `headers (pcap, Ethernet/IP/TCP, socklnd, LNet) ${(100 * (g.bytes - mixed) / g.bytes).toFixed(0)}% of the file`)
+
+  const probe = probeTshark()
+  console.log(probe.skip ? `tshark: comparison skipped: ${probe.skip}` : `tshark: ${probe.path} (${probe.version})`)
+  let tsharkPath = probe.path
+  let counted: ReturnType<typeof countTshark> | undefined
+  if (tsharkPath) {
+    try {
+      counted = countTshark(tsharkPath, path)
+    } catch (e) {
+      console.log(`tshark failed, comparison skipped: ${(e as Error).message.split('\n')[0]}`)
+      tsharkPath = undefined
+    }
+  }
+
+  // Rounds of (ours as objects, tshark, ours as JSON Lines), interleaved so that a
+  // change in machine load hits all three alike; the fastest of each is kept.
+  console.log(`timing in rounds (up to ${o.rounds}, stopping once ${o.budget} s are spent): decodeTrace (objects); ` +
+    `tshark -r FILE -T fields -e ${TSHARK_FIELD} > /dev/null; decodeTrace + eventToJson + JSON.stringify to /dev/null (JSON Lines, as \`lustre-conformance decode\`)`)
+  const objectRuns: DecodeRun[] = []
+  const jsonRuns: DecodeRun[] = []
+  const tsharkRuns: TsharkRun[] = []
+  const phase = nowMs()
+  for (let round = 1; round <= o.rounds; round++) {
+    const t = nowMs()
+    objectRuns.push(runOurDecode(path, false))
+    if (tsharkPath) tsharkRuns.push(runTshark(tsharkPath, path))
+    jsonRuns.push(runOurDecode(path, true))
+    const last = (x: { seconds: number }[]): string => x.length ? x[x.length - 1].seconds.toFixed(2) : '-'
+    console.log(`  round ${round}: objects ${last(objectRuns)} s, tshark ${last(tsharkRuns)} s, JSON Lines ${last(jsonRuns)} s`)
+    const spent = (nowMs() - phase) / 1000
+    if (spent + (nowMs() - t) / 1000 > o.budget) break
+  }
+  const objects = fastest(objectRuns)
+  const jsonl = fastest(jsonRuns)
+  const tshark = tsharkRuns.length ? fastest(tsharkRuns) : undefined
+  const capture = runStages(path, false)
+  const framing = runStages(path, true)
+  console.log()
+  const rows = [
+    pcapRow('decode (objects): decodeTrace', objects, g.bytes, tshark),
+    pcapRow('decode (JSON Lines): + eventToJson', jsonl, g.bytes, tshark),
+  ]
+  printRows([
+    ...rows,
+    pcapRow('  stage: pcap records + TCP reassembly', { ...capture, runs: 1 }, g.bytes, tshark),
+    pcapRow('  stage: + socklnd FrameDecoder', { ...framing, runs: 1 }, g.bytes, tshark),
+  ])
+  if (tshark) console.log(`tshark: ${tshark.seconds.toFixed(2)} s wall (best of ${tshark.runs}), ${tshark.cpu?.toFixed(2) ?? '?'} s CPU, ${fmtMB(g.bytes / tshark.seconds)} MB/s`)
+  console.log(`JSON Lines output: ${(jsonl.jsonBytes / 1e6).toFixed(0)} MB; decode errors: ${objects.errors}; ` +
+    `stages are single runs, showing how much of decodeTrace's time is below decodeMessage`)
+
+  // Same messages found?
+  console.log(`\nlustre messages: ours ${fmtInt(objects.messages)} (the generator wrote ${fmtInt(g.messages)})` +
+    (counted ? `, tshark ${fmtInt(counted.values!)} ${TSHARK_FIELD} values` : ''))
+  if (counted) {
+    const diff = histogramDiff(objects.opcs, counted.opcs!)
+    const same = objects.messages === counted.values && diff.length === 0
+    console.log(same ? `counts match, opcode by opcode (${objects.opcs.size} opcodes)` : `MISMATCH: ours vs tshark by opc: ${diff.slice(0, 10).join('; ')}`)
+    if (!same) process.exitCode = 1
+    verdicts.push(`message count: ours ${fmtInt(objects.messages)}, tshark ${fmtInt(counted.values!)} -> ${same ? 'same (and same per opcode)' : 'MISMATCH'}`)
+  }
+  if (objects.messages !== g.messages) {
+    console.log(`MISMATCH: the generator wrote ${g.messages} lustre_msg`)
+    process.exitCode = 1
+  }
+  if (tshark) {
+    const verdict = (name: string, r: DecodeRun & { runs: number }): string => {
+      const x = tshark.seconds / r.seconds
+      const cpu = tshark.cpu ? `, by CPU time ${fmtRatio(tshark.cpu / r.cpu)}` : ''
+      return `${name} ${fmtRatio(x)} -> ${x >= TARGET ? 'MET' : 'NOT MET'}${cpu}`
+    }
+    verdicts.push(`target: decode >= ${TARGET}x tshark's rate (wall time): ${verdict('objects', objects)}; ${verdict('JSON Lines', jsonl)}`)
+  } else {
+    verdicts.push(`target: decode >= ${TARGET}x tshark's rate: not checked (tshark skipped)`)
+  }
+  summary.push(...rows)
+}
+
+async function main(): Promise<void> {
+  const o = options()
+  const t0 = Date.now()
+  console.log(`lustre-conformance bench: node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ` +
+    `load average ${loadavg().map(x => x.toFixed(2)).join(' ')}`)
+  console.log('rule: every figure is set beside a baseline measured in this run; compare the ratios, not the absolute numbers')
+  const dir = makeTempDir()
+  try {
+    section('Tour')
+    const tour = await recordTour(dir)
+    describeTour(tour)
+    if (o.only !== 'pcap') messageRates(tour, o)
+    if (o.only !== 'messages') await largeCapture(tour, dir, o)
+    section('Summary')
+    console.log(table(
+      ['measure', 'ours', 'unit', 'baseline', 'ours/baseline'],
+      summary.map(r => [r.what, r.ours, r.unit, `${r.baselineValue} (${r.baseline})`, r.ratio]),
+      [1, 4],
+    ))
+    for (const v of verdicts) console.log(v)
+    console.log(`\ntotal ${((Date.now() - t0) / 1000).toFixed(0)} s; load average now ${loadavg().map(x => x.toFixed(2)).join(' ')}`)
+  } finally {
+    if (o.keep) console.log(`kept ${dir}`)
+    else removeTemp()
+  }
+}
+
+main().catch(e => {
+  removeTemp()
+  console.error(e)
+  process.exitCode = 1
+})
