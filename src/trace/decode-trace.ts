@@ -57,12 +57,12 @@ export function* decodeTrace(bytes: Uint8Array, opts: DecodeTraceOptions = {}): 
   const ports = new Set(opts.ports ?? [988])
   const out: TraceEvent[] = []
   const halves = new Map<string, HalfState>()
-  const pending = new Map<string, string>()
+  const pending = new PendingRequests()
   const half = (c: TcpConnection, from: Direction): HalfState => {
     const k = `${c.id}:${from}`
     let h = halves.get(k)
     if (!h) {
-      h = { decoder: new FrameDecoder({ start: 'auto', maxPayload: opts.maxPayload }), broken: false, marks: [], pushed: 0 }
+      h = { decoder: new FrameDecoder({ start: 'auto', maxPayload: opts.maxPayload, copyPayload: false }), broken: false, marks: [], pushed: 0 }
       halves.set(k, h)
     }
     return h
@@ -98,7 +98,7 @@ export function* decodeTrace(bytes: Uint8Array, opts: DecodeTraceOptions = {}): 
       const h = half(c, from)
       out.push({ frame: atFrame, tsMicros: 0n, conn: c.id, src: ep(from === 'client' ? c.client : c.server), dst: ep(from === 'client' ? c.server : c.client), unit: 'gap', gapBytes: missing })
       // Framing is lost at a hole: start again, looking for a unit at the next byte.
-      halves.set(`${c.id}:${from}`, { decoder: new FrameDecoder({ start: 'auto', maxPayload: opts.maxPayload }), broken: false, marks: [], pushed: 0 })
+      halves.set(`${c.id}:${from}`, { decoder: new FrameDecoder({ start: 'auto', maxPayload: opts.maxPayload, copyPayload: false }), broken: false, marks: [], pushed: 0 })
       void h
     },
   }, { serverPorts: ports })
@@ -106,10 +106,21 @@ export function* decodeTrace(bytes: Uint8Array, opts: DecodeTraceOptions = {}): 
     if (!ports.has(p.src.port) && !ports.has(p.dst.port)) continue
     reasm.push(p)
     if (out.length) yield* out.splice(0)
-    if (pending.size > MAX_PENDING) pending.delete(pending.keys().next().value as string)
   }
   reasm.finish()
   if (out.length) yield* out.splice(0)
+}
+
+const nidNames = new Map<bigint, string>()
+
+/** NID text, remembered: a capture holds few NIDs and many messages. */
+function nidText(nid: bigint): string {
+  let s = nidNames.get(nid)
+  if (s === undefined) {
+    s = nidFromWire(nid)
+    if (nidNames.size < 65536) nidNames.set(nid, s)
+  }
+  return s
 }
 
 function isLustreMsg(p: Uint8Array): boolean {
@@ -118,14 +129,54 @@ function isLustreMsg(p: Uint8Array): boolean {
   return m === LUSTRE_MSG_MAGIC_V2 || m === LUSTRE_MSG_MAGIC_V2_SWABBED
 }
 
-function toEvent(u: LnetFrame, base: Pick<TraceEvent, 'frame' | 'tsMicros' | 'conn' | 'src' | 'dst'>, pending: Map<string, string>, keep: boolean): TraceEvent {
+/**
+ * Requests waiting for their reply, by requester (NID, pid) and xid: the format a
+ * reply is decoded with. Keyed without building strings (one lookup per message).
+ */
+export class PendingRequests {
+  private readonly byPeer = new Map<bigint, Map<bigint, string>>()
+  private count = 0
+
+  constructor(private readonly limit = MAX_PENDING) {}
+
+  private peer(nid: bigint, pid: number): bigint {
+    return (nid << 32n) | BigInt(pid)
+  }
+
+  get(nid: bigint, pid: number, xid: bigint): string | undefined {
+    return this.byPeer.get(this.peer(nid, pid))?.get(xid)
+  }
+
+  set(nid: bigint, pid: number, xid: bigint, format: string): void {
+    const k = this.peer(nid, pid)
+    let m = this.byPeer.get(k)
+    if (!m) this.byPeer.set(k, (m = new Map()))
+    if (!m.has(xid)) this.count++
+    m.set(xid, format)
+    // Requests whose replies the capture never shows are forgotten, oldest first.
+    if (this.count > this.limit) {
+      const first = m.keys().next().value as bigint
+      m.delete(first)
+      this.count--
+    }
+  }
+
+  delete(nid: bigint, pid: number, xid: bigint): void {
+    if (this.byPeer.get(this.peer(nid, pid))?.delete(xid)) this.count--
+  }
+}
+
+function toEvent(u: LnetFrame, base: Pick<TraceEvent, 'frame' | 'tsMicros' | 'conn' | 'src' | 'dst'>, pending: PendingRequests, keep: boolean): TraceEvent {
   if (u.kind !== 'lnet') return { ...base, unit: u.kind, frameUnit: u }
   const hdr = u.hdr
   const type = hdr.type as number
+  // One literal shape per event; the unit stays attached (its payload is a view, freed with the event).
+  void keep
   const ev: TraceEvent = {
-    ...base, unit: 'lnet', lnetType: LNET_MSG_NAMES[type] ?? String(type),
-    srcNid: nidFromWire(hdr.src_nid as bigint), dstNid: nidFromWire(hdr.dest_nid as bigint),
-    frameUnit: keep ? u : { ...u, payload: new Uint8Array(0), raw: undefined },
+    frame: base.frame, tsMicros: base.tsMicros, conn: base.conn, src: base.src, dst: base.dst,
+    unit: 'lnet', frameUnit: u, lnetType: LNET_MSG_NAMES[type] ?? String(type),
+    srcNid: nidText(hdr.src_nid as bigint), dstNid: nidText(hdr.dest_nid as bigint),
+    message: undefined, bulkBytes: undefined, error: undefined, gapBytes: undefined,
   }
   if (type !== K.LNET_MSG_PUT && type !== K.LNET_MSG_REPLY) return ev
   if (!isLustreMsg(u.payload)) {
@@ -135,12 +186,11 @@ function toEvent(u: LnetFrame, base: Pick<TraceEvent, 'frame' | 'tsMicros' | 'co
   const xid = ((hdr.msg as Record<string, Record<string, unknown>>).put?.match_bits as bigint | undefined) ?? 0n
   try {
     // A reply's requester is its destination; a request's requester is its source.
-    const replyKey = `${String(hdr.dest_nid)}:${String(hdr.dest_pid)}:${xid}`
-    const requestFormat = pending.get(replyKey)
+    const requestFormat = pending.get(hdr.dest_nid as bigint, hdr.dest_pid as number, xid)
     const msg = decodeMessage(u.payload, { requestFormat })
     ev.message = msg
-    if (msg.kind === 'request' && msg.format) pending.set(`${String(hdr.src_nid)}:${String(hdr.src_pid)}:${xid}`, msg.format)
-    else if (msg.kind !== 'request') pending.delete(replyKey)
+    if (msg.kind === 'request' && msg.format) pending.set(hdr.src_nid as bigint, hdr.src_pid as number, xid, msg.format)
+    else if (msg.kind !== 'request') pending.delete(hdr.dest_nid as bigint, hdr.dest_pid as number, xid)
   } catch (e) {
     if (!isWireError(e)) throw e
     ev.error = e

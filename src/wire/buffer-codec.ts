@@ -39,45 +39,53 @@ export function structFor(r: Reader, spec: BufferSpec, off: number, len: number)
   return def.struct
 }
 
+/** One shape for every decoded buffer (V8 keeps a single hidden class). */
+function out(index: number, field: string | undefined, kind: RpcFieldDef['kind'], struct: string | undefined, length: number, value: unknown): DecodedBuffer {
+  return { index, field, struct, kind, length, value }
+}
+
 export function decodeBuffer(spec: Spec, r: Reader, b: BufferSpec, index: number, off: number, len: number): DecodedBuffer {
   const def = b.def
-  const path = b.field ?? `buffer[${index}]`
-  const base = { index, field: b.field, length: len }
-  if (!def || len === 0) return { ...base, kind: def?.kind ?? 'bytes', value: len === 0 ? null : r.buf.slice(off, off + len) }
+  const field = b.field
+  // Paths name the field in errors only; they are built when an error is thrown.
+  const path = (): string => field ?? `buffer[${index}]`
+  if (!def || len === 0) return out(index, field, def?.kind ?? 'bytes', undefined, len, len === 0 ? null : r.buf.slice(off, off + len))
   switch (def.kind) {
     case 'string': {
       let nul = off
       while (nul < off + len && r.buf[nul] !== 0) nul++
-      if (nul === off + len) throw new BadLengthError(path, off, len, 'string buffer is not NUL-terminated')
-      if (def.maxLength !== undefined && nul - off > def.maxLength) throw new BufferOverLimitError(path, off, nul - off, def.maxLength)
-      return { ...base, kind: 'string', value: readText(r.buf, off, nul) }
+      if (nul === off + len) throw new BadLengthError(path(), off, len, 'string buffer is not NUL-terminated')
+      if (def.maxLength !== undefined && nul - off > def.maxLength) throw new BufferOverLimitError(path(), off, nul - off, def.maxLength)
+      return out(index, field, 'string', undefined, len, readText(r.buf, off, nul))
     }
     case 'u32':
-      if (len < 4) throw new BadLengthError(path, off, len, 'u32 buffer shorter than 4 bytes')
-      return { ...base, kind: 'u32', value: r.dv.getUint32(off, r.le) }
+      if (len < 4) throw new BadLengthError(path(), off, len, 'u32 buffer shorter than 4 bytes')
+      return out(index, field, 'u32', undefined, len, r.dv.getUint32(off, r.le))
     case 'u64':
-      if (len < 8) throw new BadLengthError(path, off, len, 'u64 buffer shorter than 8 bytes')
-      return { ...base, kind: 'u64', value: r.dv.getBigUint64(off, r.le) }
+      if (len < 8) throw new BadLengthError(path(), off, len, 'u64 buffer shorter than 8 bytes')
+      return out(index, field, 'u64', undefined, len, r.dv.getBigUint64(off, r.le))
     case 'struct': {
       const st = structFor(r, b, off, len)
-      if (!st) return { ...base, kind: 'bytes', value: r.buf.slice(off, off + len) }
+      if (!st) return out(index, field, 'bytes', undefined, len, r.buf.slice(off, off + len))
       const layout = structOf(spec, st)
-      return { ...base, kind: 'struct', struct: st, value: decodeAt(r, layout, off, off + len, `${path}:${st}`).value }
+      // A struct that fits cannot fail in decodeAt, so its path is only built for a short buffer.
+      const value = off + layout.size <= off + len ? decodeAt(r, layout, off, off + len, st).value : decodeAt(r, layout, off, off + len, `${path()}:${st}`).value
+      return out(index, field, 'struct', st, len, value)
     }
     case 'array': {
       const st = structFor(r, b, off, len)!
       const layout = structOf(spec, st)
-      if (len % layout.size !== 0) throw new BadLengthError(path, off, len, `array buffer of ${len} bytes is not whole ${st} (${layout.size} bytes)`)
+      if (len % layout.size !== 0) throw new BadLengthError(path(), off, len, `array buffer of ${len} bytes is not whole ${st} (${layout.size} bytes)`)
       const n = len / layout.size
-      const out = new Array(n)
-      for (let i = 0; i < n; i++) out[i] = decodeAt(r, layout, off + i * layout.size, off + (i + 1) * layout.size, `${path}[${i}]`).value
-      return { ...base, kind: 'array', struct: st, value: out }
+      const values = new Array(n)
+      for (let i = 0; i < n; i++) values[i] = decodeAt(r, layout, off + i * layout.size, off + (i + 1) * layout.size, st).value
+      return out(index, field, 'array', st, len, values)
     }
     default: {
       // An opaque field may still hold a known struct, told by its size or magic (RMF_DLM_LVB, RMF_MDT_MD).
-      const st = def.bySize || def.byMagic ? structFor(r, { ...b, def: { ...def, struct: undefined } }, off, len) : undefined
-      if (st) return decodeBuffer(spec, r, { ...b, struct: st, def: { ...def, kind: 'struct' } }, index, off, len)
-      return { ...base, kind: 'bytes', value: r.buf.slice(off, off + len) }
+      const st = def.bySize || def.byMagic ? structFor(r, { field, def: { ...def, struct: undefined } }, off, len) : undefined
+      if (st) return decodeBuffer(spec, r, { field, struct: st, def: { ...def, kind: 'struct' } }, index, off, len)
+      return out(index, field, 'bytes', undefined, len, r.buf.slice(off, off + len))
     }
   }
 }

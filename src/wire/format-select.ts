@@ -4,6 +4,7 @@
 import { decodeBuffer } from './buffer-codec.js'
 import type { Reader } from './struct-codec.js'
 import type { RpcFormat, RpcOpcode, Spec } from './spec.js'
+import { SCALAR_SIZES, type ScalarType, type StructLayout } from './layout.js'
 import { isWireError } from './errors.js'
 
 function valueAt(v: unknown, path: string): unknown {
@@ -17,18 +18,72 @@ function resolve(spec: Spec, x: string | number): bigint | undefined {
   return spec.constant.get(x)
 }
 
+interface Probe {
+  index: number
+  /** where the selected integer sits in its buffer, when the path reaches a fixed scalar */
+  offset?: number
+  type?: ScalarType
+}
+
+const probes = new WeakMap<RpcFormat, Probe>()
+
+/** Resolves a selector once: its buffer index and, through fixed members, the scalar it reads. */
+function probeOf(spec: Spec, format: RpcFormat): Probe {
+  let p = probes.get(format)
+  if (p) return p
+  const sel = format.select!
+  p = { index: format.request.findIndex(s => s.field === sel.field) }
+  const def = spec.fields.get(sel.field)
+  let layout: StructLayout | undefined = def?.kind === 'struct' && def.struct && !def.bySize && !def.byMagic ? spec.structs.get(def.struct) : undefined
+  let offset = 0
+  const parts = sel.path.split('.').filter(Boolean)
+  for (let i = 0; layout && i < parts.length; i++) {
+    const f = layout.fields.find(x => x.name === parts[i])
+    if (!f) break
+    offset += f.offset
+    if (i === parts.length - 1 && f.type in SCALAR_SIZES) {
+      p.offset = offset
+      p.type = f.type as ScalarType
+    }
+    layout = f.type === 'struct' ? f.struct : undefined
+  }
+  probes.set(format, p)
+  return p
+}
+
+function readProbe(r: Reader, t: ScalarType, at: number): number | bigint {
+  switch (t) {
+    case 'u8': return r.dv.getUint8(at)
+    case 's8': return r.dv.getInt8(at)
+    case 'u16': return r.dv.getUint16(at, r.le)
+    case 's16': return r.dv.getInt16(at, r.le)
+    case 'u16be': return r.dv.getUint16(at, false)
+    case 'u32': return r.dv.getUint32(at, r.le)
+    case 's32': return r.dv.getInt32(at, r.le)
+    case 'u32be': return r.dv.getUint32(at, false)
+    case 'u64': return r.dv.getBigUint64(at, r.le)
+    case 's64': return r.dv.getBigInt64(at, r.le)
+  }
+}
+
 function matches(spec: Spec, format: RpcFormat, r: Reader, offsets: number[], lengths: number[]): boolean {
   const sel = format.select
   if (!sel) return false
-  const index = format.request.findIndex(s => s.field === sel.field)
+  const probe = probeOf(spec, format)
+  const index = probe.index
   if (index < 1 || index >= offsets.length || lengths[index] === 0) return false
   let v: unknown
-  try {
-    v = valueAt(decodeBuffer(spec, r, { field: sel.field, def: spec.fields.get(sel.field) }, index, offsets[index], lengths[index]).value, sel.path)
-  } catch (e) {
-    // A selector buffer that does not decode does not select; the full decode reports it.
-    if (isWireError(e)) return false
-    throw e
+  if (probe.type !== undefined && probe.offset! + SCALAR_SIZES[probe.type] <= lengths[index]) {
+    // The common case: one integer at a known place, no decoding of the buffer.
+    v = readProbe(r, probe.type, offsets[index] + probe.offset!)
+  } else {
+    try {
+      v = valueAt(decodeBuffer(spec, r, { field: sel.field, def: spec.fields.get(sel.field) }, index, offsets[index], lengths[index]).value, sel.path)
+    } catch (e) {
+      // A selector buffer that does not decode does not select; the full decode reports it.
+      if (isWireError(e)) return false
+      throw e
+    }
   }
   if (typeof v !== 'number' && typeof v !== 'bigint') return false
   const have = BigInt(v)

@@ -8,8 +8,9 @@
 import { BadMagicError } from './errors.js'
 import {
   CONNREQ_SIZE, HELLO_V3_SIZE, KSOCK_HDR_SIZE, LNET_HDR_SIZE, K, swab32,
-  decodeConnreq, decodeHello, decodeKsockHdr, decodeLnetHdr, helloLength, ksockType, type Obj,
+  decodeConnreq, decodeHello, decodeKsockHdr, decodeLnetHdr, decodeKsockHdrAt, decodeLnetHdrAt, helloLength, ksockType, type Obj,
 } from './socklnd.js'
+import type { Reader } from './struct-codec.js'
 
 /** `raw` (with keepRaw) holds the unit's bytes exactly as they arrived. */
 export type LnetFrame =
@@ -27,6 +28,28 @@ export interface FrameDecoderOptions {
   maxPayload?: number
   /** give every unit its raw bytes (for capture); costs one copy per unit */
   keepRaw?: boolean
+  /**
+   * copy each payload (default true): a socket may reuse its chunk after push() returns.
+   * Readers of immutable bytes (a capture file in memory) pass false and get views.
+   */
+  copyPayload?: boolean
+}
+
+const EMPTY = new Uint8Array(0)
+
+// Readers over whole ArrayBuffers, one per buffer and byte order: chunks of a capture or a
+// socket are views into a few large buffers, so headers can be decoded where they lie.
+const wholeLe = new WeakMap<ArrayBufferLike, Reader>()
+const wholeBe = new WeakMap<ArrayBufferLike, Reader>()
+
+function whole(c: Uint8Array, le: boolean): Reader {
+  const m = le ? wholeLe : wholeBe
+  let r = m.get(c.buffer)
+  if (!r) {
+    r = { buf: new Uint8Array(c.buffer), dv: new DataView(c.buffer), le }
+    m.set(c.buffer, r)
+  }
+  return r
 }
 
 type State = 'auto' | 'connreq' | 'hello-head' | 'hello' | 'ksock' | 'lnet-hdr' | 'payload'
@@ -44,11 +67,13 @@ export class FrameDecoder {
   private hdr: Obj | undefined
   private readonly maxPayload: number
   private readonly keepRaw: boolean
+  private readonly copyPayload: boolean
   private rawHead: Uint8Array | undefined
 
   constructor(opts: FrameDecoderOptions = {}) {
     this.maxPayload = opts.maxPayload ?? K.LNET_MTU
     this.keepRaw = opts.keepRaw ?? false
+    this.copyPayload = opts.copyPayload ?? true
     this.state = 'auto'
     this.enter(opts.start === 'connreq' ? 'connreq' : opts.start === 'hello' ? 'hello-head' : opts.start === 'message' ? 'ksock' : 'auto')
   }
@@ -171,6 +196,22 @@ export class FrameDecoder {
         return { kind: 'hello', offset: at, littleEndian: this.le, hello, raw: this.keep(b) }
       }
       case 'ksock': {
+        const c = this.chunks[0]
+        // Fast path: both headers are in the first chunk; read them in place, no copy, no new DataView.
+        if (c.length >= KSOCK_HDR_SIZE + LNET_HDR_SIZE && !this.keepRaw) {
+          const w = whole(c, this.le)
+          const o = c.byteOffset
+          const t = w.dv.getUint32(o, this.le)
+          if (t === K.MSG_LNET) {
+            this.frameStart = at
+            this.ksock = decodeKsockHdrAt(w, o)
+            this.hdr = decodeLnetHdrAt(this.le ? w : whole(c, true), o + KSOCK_HDR_SIZE, at + KSOCK_HDR_SIZE, this.maxPayload)
+            this.drop(KSOCK_HDR_SIZE + LNET_HDR_SIZE)
+            this.state = 'payload'
+            this.need = this.hdr.payload_length as number
+            return undefined
+          }
+        }
         const b = this.take(KSOCK_HDR_SIZE, true)
         const t = ksockType(b, this.le, at)
         this.frameStart = at
@@ -196,7 +237,7 @@ export class FrameDecoder {
       }
       case 'payload': {
         // The payload is the decoder's own copy: a caller may reuse its chunk after push() returns.
-        const own = this.need === 0 ? new Uint8Array(0) : this.chunks[0].length >= this.need ? this.take(this.need).slice() : this.take(this.need)
+        const own = this.need === 0 ? EMPTY : this.chunks[0].length >= this.need && this.copyPayload ? this.take(this.need).slice() : this.take(this.need)
         const f: LnetFrame = { kind: 'lnet', offset: this.frameStart, ksock: this.ksock!, hdr: this.hdr!, payload: own }
         if (this.keepRaw) {
           const raw = new Uint8Array(this.rawHead!.length + own.length)

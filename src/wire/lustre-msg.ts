@@ -4,8 +4,8 @@
 // (v3, 184 bytes; v2, 152 bytes, still decoded).
 import { BadBufcountError, BadLengthError, BadValueError, BadMagicError, TruncatedError, UnknownOpcodeError, BufferOverLimitError } from './errors.js'
 import { decodeAt, reader, type Reader } from './struct-codec.js'
-import { decodeBuffer, prepareBuffer, type DecodedBuffer, type EncodeBuffer } from './buffer-codec.js'
-import { loadSpec, structOf, constantOf, type RpcFormat, type RpcOpcode, type Spec } from './spec.js'
+import { decodeBuffer, prepareBuffer, type BufferSpec, type DecodedBuffer, type EncodeBuffer } from './buffer-codec.js'
+import { loadSpec, structOf, constantOf, type RpcFormat, type RpcOpcode, type RpcSlot, type Spec } from './spec.js'
 import { selectRequestFormat } from './format-select.js'
 
 export const LUSTRE_MSG_MAGIC_V2 = 0x0bd00bd3
@@ -46,11 +46,20 @@ export interface DecodeOptions {
   spec?: Spec
 }
 
+const kinds = new WeakMap<Spec, Map<number, LustreMessage['kind']>>()
+
+/** pb_type to request/reply/error, by the spec's PTL_RPC_MSG_* (looked up once per spec). */
 function kindOf(spec: Spec, pbType: number): LustreMessage['kind'] {
-  if (BigInt(pbType) === constantOf(spec, 'PTL_RPC_MSG_REQUEST')) return 'request'
-  if (BigInt(pbType) === constantOf(spec, 'PTL_RPC_MSG_REPLY')) return 'reply'
-  if (BigInt(pbType) === constantOf(spec, 'PTL_RPC_MSG_ERR')) return 'error'
-  return 'unknown'
+  let m = kinds.get(spec)
+  if (!m) {
+    m = new Map([
+      [Number(constantOf(spec, 'PTL_RPC_MSG_REQUEST')), 'request'],
+      [Number(constantOf(spec, 'PTL_RPC_MSG_REPLY')), 'reply'],
+      [Number(constantOf(spec, 'PTL_RPC_MSG_ERR')), 'error'],
+    ])
+    kinds.set(spec, m)
+  }
+  return m.get(pbType) ?? 'unknown'
 }
 
 /** Reads the header and buffer offsets; cheap, no buffer is decoded. */
@@ -62,7 +71,7 @@ export function frameMessage(buf: Uint8Array, opts: { maxBuffer?: number } = {})
   if (magic === LUSTRE_MSG_MAGIC_V2) le = true
   else if (magic === LUSTRE_MSG_MAGIC_V2_SWABBED) le = false
   else throw new BadMagicError('lustre_msg_v2.lm_magic', 8, magic)
-  const r = reader(buf, le)
+  const r: Reader = { buf, dv: probe, le }
   const bufcount = r.dv.getUint32(0, le)
   if (bufcount < 1 || bufcount > MAX_BUFCOUNT) throw new BadBufcountError(0, bufcount, MAX_BUFCOUNT)
   const spec = loadSpec()
@@ -96,22 +105,34 @@ export function decodeMessage(buf: Uint8Array, opts: DecodeOptions = {}): Lustre
   const kind = kindOf(spec, body.pb_type as number)
   const op = spec.opcodes.get(opc)
   if (!op && opts.strict) throw new UnknownOpcodeError(offsets[0] + 16, opc)
-  const msg: LustreMessage = { littleEndian: r.le, header, body, bodyStruct, kind, opc, opcode: op?.opcode, buffers: [], fields: {}, size }
   let format: RpcFormat | undefined
   if (op) {
     if (kind === 'request') format = selectRequestFormat(spec, op, r, offsets, lengths)
     // Format names are not unique across opcodes (MGS_DISCONNECT uses RQF_MDS_DISCONNECT): look within the opcode.
     else format = op.formats.find(f => f.name === opts.requestFormat) ?? op.formats[0]
-    msg.format = format.name
   }
-  const slots = format ? (kind === 'request' ? format.request : format.reply) : []
+  const msg: LustreMessage = { littleEndian: r.le, header, body, bodyStruct, kind, opc, opcode: op?.opcode, format: format?.name, buffers: [], fields: {}, size }
+  const specs = format ? bufferSpecs(spec, kind === 'request' ? format.request : format.reply) : NO_SPECS
   for (let i = 1; i < offsets.length; i++) {
-    const slot = slots[i]
-    const b = decodeBuffer(spec, r, slot ? { field: slot.field, def: spec.fields.get(slot.field), struct: slot.struct } : {}, i, offsets[i], lengths[i])
+    const b = decodeBuffer(spec, r, specs[i] ?? NO_SPEC, i, offsets[i], lengths[i])
     msg.buffers.push(b)
     if (b.field) msg.fields[b.field] = b.value
   }
   return msg
+}
+
+const NO_SPEC: BufferSpec = {}
+const NO_SPECS: BufferSpec[] = []
+const slotSpecs = new WeakMap<RpcSlot[], BufferSpec[]>()
+
+/** The buffer specs of a format side, resolved once (field definitions looked up by name). */
+function bufferSpecs(spec: Spec, slots: RpcSlot[]): BufferSpec[] {
+  let out = slotSpecs.get(slots)
+  if (!out) {
+    out = slots.map(s => ({ field: s.field, def: spec.fields.get(s.field), struct: s.struct }))
+    slotSpecs.set(slots, out)
+  }
+  return out
 }
 
 export interface EncodeMessageInput {

@@ -5,7 +5,7 @@
 //  - connreq, hello and ksock_msg_hdr are in the sender's byte order, told by magic;
 //  - the LNet header is always little-endian.
 import { BadMagicError, BadVersionError, BufferOverLimitError, UnknownMessageTypeError } from './errors.js'
-import { decodeAt, encodeAt, reader } from './struct-codec.js'
+import { decodeAt, encodeAt, reader, type Reader } from './struct-codec.js'
 import { loadSpec, structOf, constantOf } from './spec.js'
 
 export const swab32 = (v: number): number =>
@@ -95,12 +95,22 @@ export function ksockType(b: Uint8Array, le: boolean, base = 0): number {
 }
 
 export function decodeKsockHdr(b: Uint8Array, le: boolean): Obj {
-  return decodeAt(reader(b, le), L.ksock, 0, KSOCK_HDR_SIZE).value
+  return decodeKsockHdrAt(reader(b, le), 0)
+}
+
+/** The ksock header at `off` of a reader already in the sender's byte order. */
+export function decodeKsockHdrAt(r: Reader, off: number): Obj {
+  return decodeAt(r, L.ksock, off, off + KSOCK_HDR_SIZE).value
 }
 
 /** The LNet header (always little-endian); checks type and payload length before any allocation. */
 export function decodeLnetHdr(b: Uint8Array, base: number, maxPayload: number): Obj {
-  const value = decodeAt(reader(b, true), L.lnet, 0, LNET_HDR_SIZE, '_lnet_hdr_nid4').value
+  return decodeLnetHdrAt(reader(b, true), 0, base, maxPayload)
+}
+
+/** The same, reading at `off` of a little-endian reader; `base` is the header's stream offset, for errors. */
+export function decodeLnetHdrAt(r: Reader, off: number, base: number, maxPayload: number): Obj {
+  const value = decodeAt(r, L.lnet, off, off + LNET_HDR_SIZE, '_lnet_hdr_nid4').value
   const type = value.type as number
   if (type < K.LNET_MSG_ACK || type > K.LNET_MSG_HELLO) throw new UnknownMessageTypeError('_lnet_hdr_nid4.type', base + 24, type)
   const pl = value.payload_length as number

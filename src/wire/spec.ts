@@ -63,8 +63,16 @@ export interface Spec {
   formats: Map<string, RpcFormat>
 }
 
+let root: string | undefined
+
 /** The package root: the nearest folder above this module with spec/wire. */
 export function packageRoot(): string {
+  if (root) return root
+  root = findRoot()
+  return root
+}
+
+function findRoot(): string {
   let d = dirname(fileURLToPath(import.meta.url))
   for (let i = 0; i < 8; i++) {
     if (existsSync(join(d, 'spec', 'wire')) && existsSync(join(d, 'package.json'))) return d
@@ -107,8 +115,10 @@ function loadConstants(dir: string): Map<string, ConstantGroup> {
 let cached: Spec | undefined
 
 /** The spec of this package, loaded and compiled on first use. */
-export function loadSpec(dir = join(packageRoot(), 'spec')): Spec {
-  if (cached && cached.dir === dir) return cached
+export function loadSpec(dirArg?: string): Spec {
+  // The hot path (every message decoded) asks for the default spec: no file system work then.
+  if (cached && (dirArg === undefined || cached.dir === dirArg)) return cached
+  const dir = dirArg ?? join(packageRoot(), 'spec')
   const schemas = new Map<string, SchemaNode>()
   for (const [file, doc] of readJsonDir(join(dir, 'wire'))) {
     if (typeof doc['x-lustre-struct'] === 'string') schemas.set(basename(file, '.json'), doc)

@@ -6,6 +6,7 @@
 // which is what Lustre's per-struct swabbers amount to for integer members.
 import { BadValueError, TruncatedError } from './errors.js'
 import { SCALAR_SIZES, tailElementSize, type FieldLayout, type ScalarType, type StructLayout } from './layout.js'
+import { fixedDecoder, type CompileRuntime } from './compile.js'
 
 export interface Reader {
   buf: Uint8Array
@@ -114,10 +115,9 @@ export function decodeAt(r: Reader, layout: StructLayout, off: number, end: numb
     const f = firstMissing(layout, off, end)
     throw new TruncatedError(f ? `${path}.${f.name}` : path, f ? off + f.offset : off, layout.size, Math.max(0, end - off))
   }
-  if (layout.self) return { value: decodeField(r, layout.self, off, {}, path) as Record<string, unknown>, size: layout.size }
-  const obj: Record<string, unknown> = {}
-  for (const f of layout.fields) obj[f.name] = decodeField(r, f, off + f.offset, obj, `${path}.${f.name}`)
-  for (const a of layout.aliases) obj[a.name] = obj[a.aliasOf!]
+  // The fixed part fits: the compiled decoder reads it (no member can fail once the size is there).
+  const obj = fixedDecoder(layout, RT)(r, off)
+  if (layout.self) return { value: obj, size: layout.size }
   let size = layout.size
   const t = layout.tail
   if (t) {
@@ -133,7 +133,7 @@ export function decodeAt(r: Reader, layout: StructLayout, off: number, end: numb
       // A tail that fills its buffer must end on an element boundary: a partial element is a cut.
       throw new TruncatedError(`${path}.${t.name}`, start, (room + 1) * el, end - start)
     }
-    obj[t.name] = decodeTail(r, t, start, count, obj, `${path}.${t.name}`)
+    obj[t.name] = decodeTail(r, t, start, count, obj, path)
     size += count * el
   }
   return { value: obj, size }
@@ -144,8 +144,30 @@ function decodeTail(r: Reader, t: FieldLayout, start: number, count: number, par
   if (t.type === 'bytes') return r.buf.slice(start, start + count)
   const el = t.type === 'array' ? t.element! : { ...t, flexible: false, size: tailElementSize(t), offset: 0 }
   const out = new Array(count)
-  for (let i = 0; i < count; i++) out[i] = decodeField(r, el, start + i * el.size, parent, `${path}[${i}]`)
+  // Every element fits (count was checked against the room left), so none can fail.
+  if (el.type === 'struct' && !el.struct!.tail) {
+    const one = fixedDecoder(el.struct!, RT)
+    for (let i = 0; i < count; i++) out[i] = one(r, start + i * el.size)
+  } else if (el.type in SCALAR_SIZES) {
+    for (let i = 0; i < count; i++) out[i] = readScalar(r, el.type as ScalarType, start + i * el.size)
+  } else {
+    for (let i = 0; i < count; i++) out[i] = decodeField(r, el, start + i * el.size, parent, `${path}.${t.name}[${i}]`)
+  }
   return out
+}
+
+/** What compiled decoders call back into: text, unions, and nested structs with tails. */
+const RT: CompileRuntime = {
+  chars: readCharArray,
+  union(f, r, off, disc) {
+    const v = f.discriminator ? (typeof disc === 'number' ? f.variants!.get(disc) : undefined) : f.variantsByName!.get(f.defaultVariant!)
+    if (!v) return {}
+    const value = v.type === 'struct' && !v.struct!.tail ? fixedDecoder(v.struct!, RT)(r, off) : decodeField(r, v, off, {}, v.name)
+    return { [v.name]: value }
+  },
+  nested(layout, r, off) {
+    return decodeAt(r, layout, off, off + layout.size).value
+  },
 }
 
 // ---- encoding -------------------------------------------------------------
