@@ -150,7 +150,9 @@ export function runOurDecode(path: string, json: boolean): DecodeRun {
       if (ev.error) r.errors++
       if (ev.message) {
         r.messages++
-        r.opcs.set(ev.message.opc, (r.opcs.get(ev.message.opc) ?? 0) + 1)
+        // Read the field tshark is asked for (-e lustre.ptlrpc_body.pb_opc): the same work on both sides.
+        const opc = ev.message.body.pb_opc as number
+        r.opcs.set(opc, (r.opcs.get(opc) ?? 0) + 1)
       }
       if (json) {
         if (ev.unit === 'connreq' || ev.unit === 'hello' || ev.unit === 'noop') continue

@@ -1,5 +1,4 @@
 // `lustre-conformance decode FILE`: JSON Lines, one object per LNet message.
-import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { decodeTrace, eventToJson } from '../trace/index.js'
 
@@ -22,11 +21,11 @@ export async function decodeCommand(args: string[]): Promise<number> {
     if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`--port ${p} is not a TCP port`)
     return n
   })
-  const bytes = readFileSync(positionals[0])
   let errors = 0
   const out: string[] = []
   const flush = (): void => { if (out.length) { process.stdout.write(out.join('\n') + '\n'); out.length = 0 } }
-  for (const ev of decodeTrace(bytes, { ports })) {
+  // The file is read in chunks: memory stays bounded for captures of any size.
+  for (const ev of decodeTrace(positionals[0], { ports })) {
     if (!values.socklnd && (ev.unit === 'connreq' || ev.unit === 'hello' || ev.unit === 'noop')) continue
     if (ev.error) errors++
     out.push(JSON.stringify(eventToJson(ev, { names: values.names })))

@@ -3,7 +3,7 @@
 // with replies decoded by the format of their request (matched on the
 // requester's NID, pid and xid, as Lustre matches them).
 import {
-  readCapture, TcpReassembler, type CapturedPacket, type TcpConnection, type Direction,
+  readCapture, readCaptureFile, TcpReassembler, type CapturedPacket, type TcpConnection, type Direction,
 } from '../capture/index.js'
 import {
   FrameDecoder, decodeMessage, isWireError, nidFromWire, LUSTRE_MSG_MAGIC_V2, LUSTRE_MSG_MAGIC_V2_SWABBED,
@@ -44,71 +44,108 @@ export interface DecodeTraceOptions {
 interface HalfState {
   decoder: FrameDecoder
   broken: boolean
-  /** (stream offset, frame, ts) of every chunk not yet passed */
-  marks: Array<[number, number, bigint]>
+  /** endpoint text of this direction's sender and receiver */
+  src: string
+  dst: string
+  /** stream offset, frame and time of every chunk from `head` on (parallel arrays, no tuples) */
+  markOffsets: number[]
+  markFrames: number[]
+  markTimes: bigint[]
+  head: number
   pushed: number
+  /** where this direction's units go (made once) */
+  sink?: (u: LnetFrame) => void
 }
 
 const ep = (e: { ip: string; port: number }): string => `${e.ip}:${e.port}`
 /** Requests whose replies we have not seen are forgotten past this many. */
 const MAX_PENDING = 100_000
 
-export function* decodeTrace(bytes: Uint8Array, opts: DecodeTraceOptions = {}): Generator<TraceEvent> {
+/**
+ * Decodes a capture given as bytes, or as a file path read in chunks (memory stays bounded
+ * however large the file: a capture from a real cluster can be many gigabytes).
+ */
+export function* decodeTrace(input: Uint8Array | string, opts: DecodeTraceOptions = {}): Generator<TraceEvent> {
   const ports = new Set(opts.ports ?? [988])
-  const out: TraceEvent[] = []
-  const halves = new Map<string, HalfState>()
+  let out: TraceEvent[] = []
+  const conns = new Map<TcpConnection, ConnState>()
   const pending = new PendingRequests()
-  const half = (c: TcpConnection, from: Direction): HalfState => {
-    const k = `${c.id}:${from}`
-    let h = halves.get(k)
-    if (!h) {
-      h = { decoder: new FrameDecoder({ start: 'auto', maxPayload: opts.maxPayload, copyPayload: false }), broken: false, marks: [], pushed: 0 }
-      halves.set(k, h)
+  const newHalf = (src: string, dst: string): HalfState => ({
+    decoder: new FrameDecoder({ start: 'auto', maxPayload: opts.maxPayload, copyPayload: false }),
+    broken: false, src, dst, markOffsets: [], markFrames: [], markTimes: [], head: 0, pushed: 0, sink: undefined,
+  })
+  // Per connection: both directions' framing state and endpoint text, made once.
+  const state = (c: TcpConnection): ConnState => {
+    let st = conns.get(c)
+    if (!st) {
+      const client = ep(c.client)
+      const server = ep(c.server)
+      st = { client: newHalf(client, server), server: newHalf(server, client) }
+      conns.set(c, st)
     }
-    return h
-  }
-  const where = (h: HalfState, offset: number): [number, bigint] => {
-    while (h.marks.length > 1 && h.marks[1][0] <= offset) h.marks.shift()
-    return h.marks.length ? [h.marks[0][1], h.marks[0][2]] : [0, 0n]
+    return st
   }
   const reasm = new TcpReassembler({
     data(c, from, chunk, frame, ts) {
-      const h = half(c, from)
+      const h = state(c)[from]
       if (h.broken) return
-      h.marks.push([h.pushed, frame, ts])
+      h.markOffsets.push(h.pushed)
+      h.markFrames.push(frame)
+      h.markTimes.push(ts)
       h.pushed += chunk.length
-      const src = ep(from === 'client' ? c.client : c.server)
-      const dst = ep(from === 'client' ? c.server : c.client)
-      let units: LnetFrame[]
       try {
-        units = h.decoder.push(chunk)
+        h.decoder.feed(chunk, h.sink ??= (u: LnetFrame) => {
+          const m = mark(h, u.offset)
+          out.push(toEvent(u, h.markFrames[m] ?? 0, h.markTimes[m] ?? 0n, c.id, h, pending))
+        })
       } catch (e) {
         if (!isWireError(e)) throw e
         h.broken = true
-        const [f, t] = where(h, e.offset ?? h.decoder.offset)
-        out.push({ frame: f || frame, tsMicros: t, conn: c.id, src, dst, unit: 'error', error: e })
+        const m = mark(h, e.offset ?? h.decoder.offset)
+        out.push({ frame: h.markFrames[m] ?? frame, tsMicros: h.markTimes[m] ?? 0n, conn: c.id, src: h.src, dst: h.dst, unit: 'error', error: e })
         return
       }
-      for (const u of units) {
-        const [f, t] = where(h, u.offset)
-        out.push(toEvent(u, { frame: f, tsMicros: t, conn: c.id, src, dst }, pending, opts.keepFrames ?? false))
+      // Marks before the oldest unit still being read are no longer needed.
+      if (h.head > 1024) {
+        h.markOffsets.splice(0, h.head)
+        h.markFrames.splice(0, h.head)
+        h.markTimes.splice(0, h.head)
+        h.head = 0
       }
     },
     gap(c, from, missing, atFrame) {
-      const h = half(c, from)
-      out.push({ frame: atFrame, tsMicros: 0n, conn: c.id, src: ep(from === 'client' ? c.client : c.server), dst: ep(from === 'client' ? c.server : c.client), unit: 'gap', gapBytes: missing })
+      const st = state(c)
+      const h = st[from]
+      out.push({ frame: atFrame, tsMicros: 0n, conn: c.id, src: h.src, dst: h.dst, unit: 'gap', gapBytes: missing })
       // Framing is lost at a hole: start again, looking for a unit at the next byte.
-      halves.set(`${c.id}:${from}`, { decoder: new FrameDecoder({ start: 'auto', maxPayload: opts.maxPayload, copyPayload: false }), broken: false, marks: [], pushed: 0 })
-      void h
+      st[from] = newHalf(h.src, h.dst)
     },
   }, { serverPorts: ports })
-  for (const p of readCapture(bytes, { unsupportedLinkType: 'skip' }) as Iterable<CapturedPacket>) {
+  const packets = typeof input === 'string' ? readCaptureFile(input, { unsupportedLinkType: 'skip' }) : readCapture(input, { unsupportedLinkType: 'skip' })
+  for (const p of packets as Iterable<CapturedPacket>) {
     if (!ports.has(p.src.port) && !ports.has(p.dst.port)) continue
     reasm.push(p)
-    if (out.length) yield* out.splice(0)
+    // Events are handed out in batches: fewer generator resumptions than one per packet.
+    if (out.length >= 256) {
+      const batch = out
+      out = []
+      yield* batch
+    }
   }
   reasm.finish()
-  if (out.length) yield* out.splice(0)
+  yield* out
+}
+
+interface ConnState {
+  client: HalfState
+  server: HalfState
+}
+
+/** Index of the chunk holding stream offset `offset` (marks are in stream order). */
+function mark(h: HalfState, offset: number): number {
+  const o = h.markOffsets
+  while (h.head + 1 < o.length && o[h.head + 1] <= offset) h.head++
+  return h.head
 }
 
 const nidNames = new Map<bigint, string>()
@@ -134,46 +171,50 @@ function isLustreMsg(p: Uint8Array): boolean {
  * reply is decoded with. Keyed without building strings (one lookup per message).
  */
 export class PendingRequests {
-  private readonly byPeer = new Map<bigint, Map<bigint, string>>()
+  // NID -> pid -> xid -> format: nested maps, so no key is computed per message.
+  private readonly byNid = new Map<bigint, Map<number, Map<bigint, string>>>()
   private count = 0
 
   constructor(private readonly limit = MAX_PENDING) {}
 
-  private peer(nid: bigint, pid: number): bigint {
-    return (nid << 32n) | BigInt(pid)
+  private xids(nid: bigint, pid: number, create: boolean): Map<bigint, string> | undefined {
+    let byPid = this.byNid.get(nid)
+    if (!byPid) {
+      if (!create) return undefined
+      this.byNid.set(nid, (byPid = new Map()))
+    }
+    let m = byPid.get(pid)
+    if (!m && create) byPid.set(pid, (m = new Map()))
+    return m
   }
 
   get(nid: bigint, pid: number, xid: bigint): string | undefined {
-    return this.byPeer.get(this.peer(nid, pid))?.get(xid)
+    return this.xids(nid, pid, false)?.get(xid)
   }
 
   set(nid: bigint, pid: number, xid: bigint, format: string): void {
-    const k = this.peer(nid, pid)
-    let m = this.byPeer.get(k)
-    if (!m) this.byPeer.set(k, (m = new Map()))
+    const m = this.xids(nid, pid, true)!
     if (!m.has(xid)) this.count++
     m.set(xid, format)
     // Requests whose replies the capture never shows are forgotten, oldest first.
     if (this.count > this.limit) {
-      const first = m.keys().next().value as bigint
-      m.delete(first)
+      m.delete(m.keys().next().value as bigint)
       this.count--
     }
   }
 
   delete(nid: bigint, pid: number, xid: bigint): void {
-    if (this.byPeer.get(this.peer(nid, pid))?.delete(xid)) this.count--
+    if (this.xids(nid, pid, false)?.delete(xid)) this.count--
   }
 }
 
-function toEvent(u: LnetFrame, base: Pick<TraceEvent, 'frame' | 'tsMicros' | 'conn' | 'src' | 'dst'>, pending: PendingRequests, keep: boolean): TraceEvent {
-  if (u.kind !== 'lnet') return { ...base, unit: u.kind, frameUnit: u }
+function toEvent(u: LnetFrame, frame: number, tsMicros: bigint, conn: number, h: HalfState, pending: PendingRequests): TraceEvent {
+  if (u.kind !== 'lnet') return { frame, tsMicros, conn, src: h.src, dst: h.dst, unit: u.kind, frameUnit: u }
   const hdr = u.hdr
   const type = hdr.type as number
   // One literal shape per event; the unit stays attached (its payload is a view, freed with the event).
-  void keep
   const ev: TraceEvent = {
-    frame: base.frame, tsMicros: base.tsMicros, conn: base.conn, src: base.src, dst: base.dst,
+    frame, tsMicros, conn, src: h.src, dst: h.dst,
     unit: 'lnet', frameUnit: u, lnetType: LNET_MSG_NAMES[type] ?? String(type),
     srcNid: nidText(hdr.src_nid as bigint), dstNid: nidText(hdr.dest_nid as bigint),
     message: undefined, bulkBytes: undefined, error: undefined, gapBytes: undefined,

@@ -2,6 +2,7 @@
 // a struct, an array of structs, a NUL-terminated string, a scalar or opaque bytes.
 import { BadLengthError, BufferOverLimitError, BadValueError } from './errors.js'
 import { decodeAt, encodeAt, encodedSize, readText, reader, type Reader } from './struct-codec.js'
+import { tailElementSize, type FieldLayout, type StructLayout } from './layout.js'
 import type { RpcFieldDef, Spec } from './spec.js'
 import { structOf } from './spec.js'
 
@@ -11,6 +12,13 @@ export interface BufferSpec {
   def?: RpcFieldDef
   /** the struct a format asks for in place of the field's own (MDS_REINT records) */
   struct?: string
+  /** def's bySize/byMagic as numeric maps, when resolved ahead (see alternatives) */
+  alt?: Alternatives
+}
+
+export interface Alternatives {
+  bySize: Map<number, string>
+  byMagic: Map<number, string>
 }
 
 export interface DecodedBuffer {
@@ -30,13 +38,36 @@ export function structFor(r: Reader, spec: BufferSpec, off: number, len: number)
   if (spec.struct) return spec.struct
   const def = spec.def
   if (!def) return undefined
-  const bySize = def.bySize?.[String(len)]
-  if (bySize) return bySize
-  if (def.byMagic && len >= 4) {
-    const magic = r.dv.getUint32(off, r.le)
-    for (const [k, v] of Object.entries(def.byMagic)) if (Number(k) === magic) return v
+  if (def.bySize || def.byMagic) {
+    const alt = spec.alt ?? alternatives(def)
+    const bySize = alt.bySize.get(len)
+    if (bySize) return bySize
+    if (alt.byMagic.size && len >= 4) {
+      const byMagic = alt.byMagic.get(r.dv.getUint32(off, r.le))
+      if (byMagic) return byMagic
+    }
   }
   return def.struct
+}
+
+const alts = new WeakMap<RpcFieldDef, Alternatives>()
+
+/** bySize/byMagic as numeric maps, built once per field definition. */
+export function alternatives(def: RpcFieldDef): Alternatives {
+  let a = alts.get(def)
+  if (!a) {
+    a = {
+      bySize: new Map(Object.entries(def.bySize ?? {}).map(([k, v]) => [Number(k), v])),
+      byMagic: new Map(Object.entries(def.byMagic ?? {}).map(([k, v]) => [Number(k), v])),
+    }
+    alts.set(def, a)
+  }
+  return a
+}
+
+/** The field's name in errors (built only when one is thrown). */
+function pathOf(field: string | undefined, index: number): string {
+  return field ?? `buffer[${index}]`
 }
 
 /** One shape for every decoded buffer (V8 keeps a single hidden class). */
@@ -47,35 +78,33 @@ function out(index: number, field: string | undefined, kind: RpcFieldDef['kind']
 export function decodeBuffer(spec: Spec, r: Reader, b: BufferSpec, index: number, off: number, len: number): DecodedBuffer {
   const def = b.def
   const field = b.field
-  // Paths name the field in errors only; they are built when an error is thrown.
-  const path = (): string => field ?? `buffer[${index}]`
   if (!def || len === 0) return out(index, field, def?.kind ?? 'bytes', undefined, len, len === 0 ? null : r.buf.slice(off, off + len))
   switch (def.kind) {
     case 'string': {
       let nul = off
       while (nul < off + len && r.buf[nul] !== 0) nul++
-      if (nul === off + len) throw new BadLengthError(path(), off, len, 'string buffer is not NUL-terminated')
-      if (def.maxLength !== undefined && nul - off > def.maxLength) throw new BufferOverLimitError(path(), off, nul - off, def.maxLength)
+      if (nul === off + len) throw new BadLengthError(pathOf(field, index), off, len, 'string buffer is not NUL-terminated')
+      if (def.maxLength !== undefined && nul - off > def.maxLength) throw new BufferOverLimitError(pathOf(field, index), off, nul - off, def.maxLength)
       return out(index, field, 'string', undefined, len, readText(r.buf, off, nul))
     }
     case 'u32':
-      if (len < 4) throw new BadLengthError(path(), off, len, 'u32 buffer shorter than 4 bytes')
+      if (len < 4) throw new BadLengthError(pathOf(field, index), off, len, 'u32 buffer shorter than 4 bytes')
       return out(index, field, 'u32', undefined, len, r.dv.getUint32(off, r.le))
     case 'u64':
-      if (len < 8) throw new BadLengthError(path(), off, len, 'u64 buffer shorter than 8 bytes')
+      if (len < 8) throw new BadLengthError(pathOf(field, index), off, len, 'u64 buffer shorter than 8 bytes')
       return out(index, field, 'u64', undefined, len, r.dv.getBigUint64(off, r.le))
     case 'struct': {
       const st = structFor(r, b, off, len)
       if (!st) return out(index, field, 'bytes', undefined, len, r.buf.slice(off, off + len))
-      const layout = structOf(spec, st)
+      const layout = spec.structs.get(st) ?? structOf(spec, st)
       // A struct that fits cannot fail in decodeAt, so its path is only built for a short buffer.
-      const value = off + layout.size <= off + len ? decodeAt(r, layout, off, off + len, st).value : decodeAt(r, layout, off, off + len, `${path()}:${st}`).value
+      const value = off + layout.size <= off + len ? decodeAt(r, layout, off, off + len, st).value : decodeAt(r, layout, off, off + len, `${pathOf(field, index)}:${st}`).value
       return out(index, field, 'struct', st, len, value)
     }
     case 'array': {
       const st = structFor(r, b, off, len)!
       const layout = structOf(spec, st)
-      if (len % layout.size !== 0) throw new BadLengthError(path(), off, len, `array buffer of ${len} bytes is not whole ${st} (${layout.size} bytes)`)
+      if (len % layout.size !== 0) throw new BadLengthError(pathOf(field, index), off, len, `array buffer of ${len} bytes is not whole ${st} (${layout.size} bytes)`)
       const n = len / layout.size
       const values = new Array(n)
       for (let i = 0; i < n; i++) values[i] = decodeAt(r, layout, off + i * layout.size, off + (i + 1) * layout.size, st).value
@@ -87,6 +116,65 @@ export function decodeBuffer(spec: Spec, r: Reader, b: BufferSpec, index: number
       if (st) return decodeBuffer(spec, r, { field, struct: st, def: { ...def, kind: 'struct' } }, index, off, len)
       return out(index, field, 'bytes', undefined, len, r.buf.slice(off, off + len))
     }
+  }
+}
+
+/**
+ * Makes every check decodeBuffer would make, without building the value: the same conditions,
+ * and where one fails the decoder itself is run so that it throws its own error.
+ */
+export function checkBuffer(spec: Spec, r: Reader, b: BufferSpec, index: number, off: number, len: number): void {
+  const def = b.def
+  if (!def || len === 0) return
+  switch (def.kind) {
+    case 'string': {
+      let nul = off
+      while (nul < off + len && r.buf[nul] !== 0) nul++
+      if (nul === off + len || (def.maxLength !== undefined && nul - off > def.maxLength)) decodeBuffer(spec, r, b, index, off, len)
+      return
+    }
+    case 'u32': case 'u64':
+      if (len < (def.kind === 'u32' ? 4 : 8)) decodeBuffer(spec, r, b, index, off, len)
+      return
+    case 'struct': {
+      const st = structFor(r, b, off, len)
+      if (st && !fitsStruct(spec.structs.get(st) ?? structOf(spec, st), r, off, off + len)) decodeBuffer(spec, r, b, index, off, len)
+      return
+    }
+    case 'array': {
+      const st = structFor(r, b, off, len)!
+      const layout = spec.structs.get(st) ?? structOf(spec, st)
+      if (len % layout.size !== 0) decodeBuffer(spec, r, b, index, off, len)
+      else if (layout.tail) {
+        for (let i = 0; i < len / layout.size; i++) if (!fitsStruct(layout, r, off + i * layout.size, off + (i + 1) * layout.size)) decodeBuffer(spec, r, b, index, off, len)
+      }
+      return
+    }
+    default: {
+      const st = def.bySize || def.byMagic ? structFor(r, { field: b.field, def: { ...def, struct: undefined } }, off, len) : undefined
+      if (st) checkBuffer(spec, r, { field: b.field, struct: st, def: { ...def, kind: 'struct' } }, index, off, len)
+    }
+  }
+}
+
+/** Whether decodeAt would accept a struct at [off, end): its size, and its tail's count and alignment. */
+function fitsStruct(layout: StructLayout, r: Reader, off: number, end: number): boolean {
+  if (off + layout.size > end) return false
+  const t = layout.tail
+  if (!t) return true
+  const start = off + layout.size
+  const el = tailElementSize(t)
+  if (!t.countField) return (end - start) % el === 0
+  const cf = layout.fields.find(f => f.name === t.countField)!
+  const c = cf.type === 'u64' || cf.type === 's64' ? Number(r.dv.getBigUint64(off + cf.offset, r.le)) : readUint(r, cf, off + cf.offset)
+  return c <= Math.floor((end - start) / el)
+}
+
+function readUint(r: Reader, f: FieldLayout, at: number): number {
+  switch (f.size) {
+    case 1: return r.dv.getUint8(at)
+    case 2: return f.type === 'u16be' ? r.dv.getUint16(at, false) : r.dv.getUint16(at, r.le)
+    default: return f.type === 'u32be' ? r.dv.getUint32(at, false) : f.type === 's32' ? r.dv.getInt32(at, r.le) : r.dv.getUint32(at, r.le)
   }
 }
 

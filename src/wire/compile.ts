@@ -25,8 +25,27 @@ const READ: Record<ScalarType, (at: string) => string> = {
   s32: at => `dv.getInt32(${at}, le)`,
   u16be: at => `dv.getUint16(${at}, false)`,
   u32be: at => `dv.getUint32(${at}, false)`,
-  u64: at => `dv.getBigUint64(${at}, le)`,
-  s64: at => `dv.getBigInt64(${at}, le)`,
+  // Zero u64s (padding, unset members) are common: the 0n literal is shared, a read BigInt is a new heap object.
+  u64: at => `U64(dv, ${at}, le)`,
+  s64: at => `S64(dv, ${at}, le)`,
+}
+
+// Zero and all-ones u64s (padding, unset members, LNET_WIRE_HANDLE_COOKIE_NONE) are common: the
+// literals are shared constants, while every BigInt read from a DataView is a new heap object.
+function U64(dv: DataView, at: number, le: boolean): bigint {
+  const a = dv.getUint32(at, true)
+  const b = dv.getUint32(at + 4, true)
+  if ((a | b) === 0) return 0n
+  if ((a & b) === -1) return 0xffffffffffffffffn
+  return dv.getBigUint64(at, le)
+}
+
+function S64(dv: DataView, at: number, le: boolean): bigint {
+  const a = dv.getUint32(at, true)
+  const b = dv.getUint32(at + 4, true)
+  if ((a | b) === 0) return 0n
+  if ((a & b) === -1) return -1n
+  return dv.getBigInt64(at, le)
 }
 
 const SCALAR = new Set(Object.keys(READ))
@@ -106,7 +125,7 @@ function compile(layout: StructLayout, rt: CompileRuntime): FixedDecoder {
     lines.push(`return { ${members.join(', ')} }`)
   }
   const body = `return function decode_${layout.name.replace(/\W/g, '_')}(r, off) {\n  const dv = r.dv, buf = r.buf, le = r.le\n  ${lines.join('\n  ')}\n}`
-  return new Function('C', 'rt', body)(consts, rt) as FixedDecoder
+  return new Function('C', 'rt', 'U64', 'S64', body)(consts, rt, U64, S64) as FixedDecoder
 }
 
 function arrayReader(el: FieldLayout, count: number, rt: CompileRuntime): (r: Reader, off: number) => unknown[] {

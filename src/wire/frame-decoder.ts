@@ -147,15 +147,20 @@ export class FrameDecoder {
   /** Feeds bytes; returns every unit they complete. Throws LustreWireError on garbage (the stream is then unusable). */
   push(chunk: Uint8Array): LnetFrame[] {
     const out: LnetFrame[] = []
+    this.feed(chunk, f => { out.push(f) })
+    return out
+  }
+
+  /** Like push, handing each unit to `sink` as it completes (no array per call, for hot loops). */
+  feed(chunk: Uint8Array, sink: (f: LnetFrame) => void): void {
     if (chunk.length) {
       this.chunks.push(chunk)
       this.buffered += chunk.length
     }
     while (this.buffered >= this.need && (this.need > 0 || this.state === 'payload')) {
       const f = this.step()
-      if (f) out.push(f)
+      if (f) sink(f)
     }
-    return out
   }
 
   private step(): LnetFrame | undefined {

@@ -3,8 +3,9 @@
 // header padded to 8, then every buffer padded to 8. Buffer 0 is ptlrpc_body
 // (v3, 184 bytes; v2, 152 bytes, still decoded).
 import { BadBufcountError, BadLengthError, BadValueError, BadMagicError, TruncatedError, UnknownOpcodeError, BufferOverLimitError } from './errors.js'
-import { decodeAt, reader, type Reader } from './struct-codec.js'
-import { decodeBuffer, prepareBuffer, type BufferSpec, type DecodedBuffer, type EncodeBuffer } from './buffer-codec.js'
+import { decodeAt, decodeFixed, reader, type Reader } from './struct-codec.js'
+import type { StructLayout } from './layout.js'
+import { alternatives, checkBuffer, decodeBuffer, prepareBuffer, type BufferSpec, type DecodedBuffer, type EncodeBuffer } from './buffer-codec.js'
 import { loadSpec, structOf, constantOf, type RpcFormat, type RpcOpcode, type RpcSlot, type Spec } from './spec.js'
 import { selectRequestFormat } from './format-select.js'
 
@@ -46,6 +47,18 @@ export interface DecodeOptions {
   spec?: Spec
 }
 
+const hots = new WeakMap<Spec, { msg: StructLayout; v3: StructLayout; v2: StructLayout }>()
+
+/** The layouts every message needs, looked up once per spec. */
+function hot(spec: Spec): { msg: StructLayout; v3: StructLayout; v2: StructLayout } {
+  let h = hots.get(spec)
+  if (!h) {
+    h = { msg: structOf(spec, 'lustre_msg_v2'), v3: structOf(spec, 'ptlrpc_body_v3'), v2: structOf(spec, 'ptlrpc_body_v2') }
+    hots.set(spec, h)
+  }
+  return h
+}
+
 const kinds = new WeakMap<Spec, Map<number, LustreMessage['kind']>>()
 
 /** pb_type to request/reply/error, by the spec's PTL_RPC_MSG_* (looked up once per spec). */
@@ -64,6 +77,20 @@ function kindOf(spec: Spec, pbType: number): LustreMessage['kind'] {
 
 /** Reads the header and buffer offsets; cheap, no buffer is decoded. */
 export function frameMessage(buf: Uint8Array, opts: { maxBuffer?: number } = {}): { r: Reader; header: Record<string, unknown>; offsets: number[]; lengths: number[]; size: number } {
+  const f = frame(buf, opts)
+  return { r: f.r, header: headerOf(f.r, f.lengths), offsets: f.offsets, lengths: f.lengths, size: f.size }
+}
+
+/** The lustre_msg_v2 header as an object (lm_buflens included). */
+function headerOf(r: Reader, lengths: number[]): Record<string, unknown> {
+  // The fixed header through its compiled decoder; lm_buflens, the tail counted by lm_bufcount, is known already.
+  const header = decodeFixed(r, hot(loadSpec()).msg, 0)
+  header.lm_buflens = lengths
+  return header
+}
+
+/** Framing only: byte order, buffer lengths and offsets, every length checked. */
+function frame(buf: Uint8Array, opts: { maxBuffer?: number }): { r: Reader; offsets: number[]; lengths: number[]; size: number } {
   if (buf.length < 12) throw new TruncatedError('lustre_msg_v2.lm_magic', 8, 12, buf.length)
   const probe = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
   const magic = probe.getUint32(8, true)
@@ -74,35 +101,34 @@ export function frameMessage(buf: Uint8Array, opts: { maxBuffer?: number } = {})
   const r: Reader = { buf, dv: probe, le }
   const bufcount = r.dv.getUint32(0, le)
   if (bufcount < 1 || bufcount > MAX_BUFCOUNT) throw new BadBufcountError(0, bufcount, MAX_BUFCOUNT)
-  const spec = loadSpec()
   const hdrLen = MSG_HEADER_SIZE + 4 * bufcount
   // Lustre wants the padded header and every padded buffer inside the message (lustre_unpack_msg_v2).
   if (buf.length < round8(hdrLen)) throw new TruncatedError(`lustre_msg_v2.lm_buflens`, MSG_HEADER_SIZE, round8(hdrLen), buf.length)
-  const header = decodeAt(r, structOf(spec, 'lustre_msg_v2'), 0, hdrLen).value
-  const lengths = header.lm_buflens as number[]
-  const offsets: number[] = []
+  const lengths = new Array<number>(bufcount)
+  const offsets = new Array<number>(bufcount)
   const maxBuffer = opts.maxBuffer ?? 4 * 1024 * 1024 + 4096
   let off = round8(hdrLen)
   for (let i = 0; i < bufcount; i++) {
-    const len = lengths[i]
+    const len = probe.getUint32(MSG_HEADER_SIZE + 4 * i, le)
     if (len > maxBuffer) throw new BufferOverLimitError(`lustre_msg_v2.lm_buflens[${i}]`, MSG_HEADER_SIZE + 4 * i, len, maxBuffer)
     if (off + round8(len) > buf.length) throw new TruncatedError(`lustre_msg_v2.buffer[${i}]`, off, round8(len), Math.max(0, buf.length - off))
-    offsets.push(off)
+    lengths[i] = len
+    offsets[i] = off
     off += round8(len)
   }
-  return { r, header, offsets, lengths, size: Math.min(off, buf.length) }
+  return { r, offsets, lengths, size: Math.min(off, buf.length) }
 }
 
 /** Decodes a whole lustre_msg_v2 into typed buffers named by Lustre's RMF_* fields. */
 export function decodeMessage(buf: Uint8Array, opts: DecodeOptions = {}): LustreMessage {
   const spec = opts.spec ?? loadSpec()
-  const { r, header, offsets, lengths, size } = frameMessage(buf, opts)
+  const { r, offsets, lengths, size } = frame(buf, opts)
   const bodyLen = lengths[0]
   const bodyStruct = bodyLen >= 184 ? 'ptlrpc_body_v3' : bodyLen >= 152 ? 'ptlrpc_body_v2' : undefined
   if (!bodyStruct) throw new BadLengthError('ptlrpc_body', offsets[0], bodyLen, `ptlrpc_body of ${bodyLen} bytes (needs 152 or 184)`)
-  const body = decodeAt(r, structOf(spec, bodyStruct), offsets[0], offsets[0] + bodyLen, bodyStruct).value
-  const opc = body.pb_opc as number
-  const kind = kindOf(spec, body.pb_type as number)
+  // pb_type and pb_opc sit at the same offsets in v2 and v3: read them without building the body.
+  const opc = r.dv.getUint32(offsets[0] + 16, r.le)
+  const kind = kindOf(spec, r.dv.getUint32(offsets[0] + 8, r.le))
   const op = spec.opcodes.get(opc)
   if (!op && opts.strict) throw new UnknownOpcodeError(offsets[0] + 16, opc)
   let format: RpcFormat | undefined
@@ -111,14 +137,117 @@ export function decodeMessage(buf: Uint8Array, opts: DecodeOptions = {}): Lustre
     // Format names are not unique across opcodes (MGS_DISCONNECT uses RQF_MDS_DISCONNECT): look within the opcode.
     else format = op.formats.find(f => f.name === opts.requestFormat) ?? op.formats[0]
   }
-  const msg: LustreMessage = { littleEndian: r.le, header, body, bodyStruct, kind, opc, opcode: op?.opcode, format: format?.name, buffers: [], fields: {}, size }
-  const specs = format ? bufferSpecs(spec, kind === 'request' ? format.request : format.reply) : NO_SPECS
-  for (let i = 1; i < offsets.length; i++) {
-    const b = decodeBuffer(spec, r, specs[i] ?? NO_SPEC, i, offsets[i], lengths[i])
-    msg.buffers.push(b)
-    if (b.field) msg.fields[b.field] = b.value
+  const slots = format ? (kind === 'request' ? format.request : format.reply) : NO_SLOTS
+  const specs = format ? bufferSpecs(spec, slots) : NO_SPECS
+  // Every check that decoding a buffer could fail is made now, so a malformed message is refused
+  // here with its typed error; the objects themselves are built when first read.
+  for (let i = 1; i < offsets.length; i++) checkBuffer(spec, r, specs[i] ?? NO_SPEC, i, offsets[i], lengths[i])
+  const bodyLayout = bodyStruct === 'ptlrpc_body_v3' ? hot(spec).v3 : hot(spec).v2
+  return new DecodedMessage(spec, r, bodyStruct, bodyLayout, kind, opc, op?.opcode, format?.name, size, offsets, lengths, slots, specs)
+}
+
+/**
+ * A decoded message whose body and buffers are built on first read (the message was fully
+ * checked when it was made). Reading `body`, `buffers` or `fields` gives plain objects.
+ */
+class DecodedMessage implements LustreMessage {
+  private _body: Record<string, unknown> | undefined
+  private _buffers: DecodedBuffer[] | undefined
+  private _fields: Record<string, unknown> | undefined
+
+  constructor(
+    private readonly spec: Spec,
+    private readonly r: Reader,
+    readonly bodyStruct: 'ptlrpc_body_v3' | 'ptlrpc_body_v2',
+    private readonly bodyLayout: StructLayout,
+    readonly kind: LustreMessage['kind'],
+    readonly opc: number,
+    readonly opcode: string | undefined,
+    readonly format: string | undefined,
+    readonly size: number,
+    private readonly offsets: number[],
+    private readonly lengths: number[],
+    private readonly slots: RpcSlot[],
+    private readonly specs: BufferSpec[],
+  ) {}
+
+  private _header: Record<string, unknown> | undefined
+
+  get header(): Record<string, unknown> {
+    return (this._header ??= headerOf(this.r, this.lengths))
   }
-  return msg
+
+  set header(v: Record<string, unknown>) {
+    this._header = v
+  }
+
+  get littleEndian(): boolean {
+    return this.r.le
+  }
+
+  get body(): Record<string, unknown> {
+    return (this._body ??= decodeFixed(this.r, this.bodyLayout, this.offsets[0]))
+  }
+
+  set body(v: Record<string, unknown>) {
+    this._body = v
+  }
+
+  get buffers(): DecodedBuffer[] {
+    if (!this._buffers) {
+      const { offsets, lengths, specs } = this
+      const out = new Array<DecodedBuffer>(offsets.length - 1)
+      for (let i = 1; i < offsets.length; i++) out[i - 1] = decodeBuffer(this.spec, this.r, specs[i] ?? NO_SPEC, i, offsets[i], lengths[i])
+      this._buffers = out
+    }
+    return this._buffers
+  }
+
+  set buffers(v: DecodedBuffer[]) {
+    this._buffers = v
+  }
+
+  get fields(): Record<string, unknown> {
+    return (this._fields ??= fieldsBuilder(this.slots, this.offsets.length)(this.buffers))
+  }
+
+  set fields(v: Record<string, unknown>) {
+    this._fields = v
+  }
+
+  /** JSON and spreads see what a plain decoded message would hold. */
+  toJSON(): Record<string, unknown> {
+    const { littleEndian, header, body, bodyStruct, kind, opc, opcode, format, buffers, fields, size } = this
+    return { littleEndian, header, body, bodyStruct, kind, opc, opcode, format, buffers, fields, size }
+  }
+}
+
+const NO_SLOTS: RpcSlot[] = []
+type FieldsBuilder = (buffers: DecodedBuffer[]) => Record<string, unknown>
+const builders = new WeakMap<RpcSlot[], FieldsBuilder[]>()
+
+/**
+ * `fields` by RMF name, as one object literal per (format side, buffer count): the keys are those
+ * of the buffers present, so every message of a format gets the same object shape.
+ */
+function fieldsBuilder(slots: RpcSlot[], count: number): FieldsBuilder {
+  let byCount = builders.get(slots)
+  if (!byCount) builders.set(slots, (byCount = []))
+  let f = byCount[count]
+  if (!f) {
+    const seen = new Set<string>()
+    const members: string[] = []
+    for (let i = 1; i < count; i++) {
+      const name = slots[i]?.field
+      if (name && !seen.has(name)) {
+        seen.add(name)
+        members.push(`${JSON.stringify(name)}: b[${i - 1}].value`)
+      }
+    }
+    f = new Function('b', `return { ${members.join(', ')} }`) as FieldsBuilder
+    byCount[count] = f
+  }
+  return f
 }
 
 const NO_SPEC: BufferSpec = {}
@@ -129,7 +258,10 @@ const slotSpecs = new WeakMap<RpcSlot[], BufferSpec[]>()
 function bufferSpecs(spec: Spec, slots: RpcSlot[]): BufferSpec[] {
   let out = slotSpecs.get(slots)
   if (!out) {
-    out = slots.map(s => ({ field: s.field, def: spec.fields.get(s.field), struct: s.struct }))
+    out = slots.map(s => {
+      const def = spec.fields.get(s.field)
+      return { field: s.field, def, struct: s.struct, alt: def && (def.bySize || def.byMagic) ? alternatives(def) : undefined }
+    })
     slotSpecs.set(slots, out)
   }
   return out

@@ -156,6 +156,11 @@ function decodeTail(r: Reader, t: FieldLayout, start: number, count: number, par
   return out
 }
 
+/** The fixed part of a struct that is known to fit (a flexible tail's key is left undefined). */
+export function decodeFixed(r: Reader, layout: StructLayout, off: number): Record<string, unknown> {
+  return fixedDecoder(layout, RT)(r, off)
+}
+
 /** What compiled decoders call back into: text, unions, and nested structs with tails. */
 const RT: CompileRuntime = {
   chars: readCharArray,
