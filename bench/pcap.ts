@@ -4,6 +4,7 @@
 // each timed by wall clock from reading the file to the last output byte.
 import { closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { PcapWriter, MAX_TCP_PAYLOAD, TcpReassembler, readCapture, type PcapFlow } from '../src/capture/index.js'
 import { FrameDecoder, LUSTRE_MSG_MAGIC_V2, LUSTRE_MSG_MAGIC_V2_SWABBED } from '../src/wire/index.js'
 import { decodeTrace, eventToJson } from '../src/trace/index.js'
@@ -232,12 +233,25 @@ const tsharkArgs = (file: string): string[] => ['-r', file, '-T', 'fields', '-e'
  * (and CPU time: a shell runs it and reports its children's times).
  */
 export function runTshark(tshark: string, file: string): TsharkRun {
+  return runProcess(tshark, tsharkArgs(file))
+}
+
+/**
+ * Our CLI asked the same question as tshark, as a process from start to exit:
+ * `lustre-conformance decode FILE --field ptlrpc_body.pb_opc > /dev/null`.
+ */
+export function runOurCli(file: string): TsharkRun {
+  const bin = fileURLToPath(new URL('../../bin/lustre-conformance.js', import.meta.url))
+  return runProcess(process.execPath, [bin, 'decode', file, '--field', 'ptlrpc_body.pb_opc'])
+}
+
+function runProcess(cmd: string, args: string[]): TsharkRun {
   const script = '"$0" "$@" >/dev/null; s=$?; times; exit $s'
   const t0 = nowMs()
-  const r = spawnSync('sh', ['-c', script, tshark, ...tsharkArgs(file)], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' })
+  const r = spawnSync('sh', ['-c', script, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' })
   const seconds = (nowMs() - t0) / 1000
   if (r.error) throw r.error
-  if (r.status !== 0) throw new Error(`tshark exited ${r.status}: ${r.stderr}`)
+  if (r.status !== 0) throw new Error(`${cmd} exited ${r.status}: ${r.stderr}`)
   // `times` prints the shell's user and system time, then its children's: "0m2.18s 0m0.17s"
   const t = [...r.stdout.matchAll(/(\d+)m([\d.]+)s/g)].map(m => Number(m[1]) * 60 + Number(m[2]))
   return { seconds, cpu: t.length === 4 ? t[2] + t[3] : undefined }

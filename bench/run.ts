@@ -15,7 +15,7 @@ import {
 } from './harness.js'
 import { benchFraming, benchMessages, buildStream, checkSamples, collectSamples, printRows, type ResultRow } from './messages.js'
 import {
-  classifyUnits, countTshark, generatePcap, histogramDiff, probeTshark, runOurDecode, runStages, runTshark, TSHARK_FIELD,
+  classifyUnits, countTshark, generatePcap, histogramDiff, probeTshark, runOurCli, runOurDecode, runStages, runTshark, TSHARK_FIELD,
   type DecodeRun, type TsharkRun, type UnitInfo,
 } from './pcap.js'
 
@@ -140,18 +140,21 @@ async function largeCapture(tour: { units: UnitInfo[] }, dir: string, o: Options
   // Rounds of (ours as objects, tshark, ours as JSON Lines), interleaved so that a
   // change in machine load hits all three alike; the fastest of each is kept.
   console.log(`timing in rounds (up to ${o.rounds}, stopping once ${o.budget} s are spent): decodeTrace (objects); ` +
-    `tshark -r FILE -T fields -e ${TSHARK_FIELD} > /dev/null; decodeTrace + eventToJson + JSON.stringify to /dev/null (JSON Lines, as \`lustre-conformance decode\`)`)
+    `tshark -r FILE -T fields -e ${TSHARK_FIELD} > /dev/null; decodeTrace + eventToJson + JSON.stringify to /dev/null (JSON Lines, as \`lustre-conformance decode\`); ` +
+    `\`lustre-conformance decode FILE --field ptlrpc_body.pb_opc > /dev/null\` as a process`)
   const objectRuns: DecodeRun[] = []
   const jsonRuns: DecodeRun[] = []
   const tsharkRuns: TsharkRun[] = []
+  const cliRuns: TsharkRun[] = []
   const phase = nowMs()
   for (let round = 1; round <= o.rounds; round++) {
     const t = nowMs()
     objectRuns.push(runOurDecode(path, false))
     if (tsharkPath) tsharkRuns.push(runTshark(tsharkPath, path))
     jsonRuns.push(runOurDecode(path, true))
+    cliRuns.push(runOurCli(path))
     const last = (x: { seconds: number }[]): string => x.length ? x[x.length - 1].seconds.toFixed(2) : '-'
-    console.log(`  round ${round}: objects ${last(objectRuns)} s, tshark ${last(tsharkRuns)} s, JSON Lines ${last(jsonRuns)} s`)
+    console.log(`  round ${round}: objects ${last(objectRuns)} s, tshark ${last(tsharkRuns)} s, JSON Lines ${last(jsonRuns)} s, CLI --field ${last(cliRuns)} s`)
     const spent = (nowMs() - phase) / 1000
     if (spent + (nowMs() - t) / 1000 > o.budget) break
   }
@@ -164,6 +167,8 @@ async function largeCapture(tour: { units: UnitInfo[] }, dir: string, o: Options
   const rows = [
     pcapRow('decode (objects): decodeTrace', objects, g.bytes, tshark),
     pcapRow('decode (JSON Lines): + eventToJson', jsonl, g.bytes, tshark),
+    // Process to process, same question, same output size: node start-up and JIT warm-up included.
+    pcapRow('CLI process: decode --field pb_opc', { ...fastest(cliRuns), messages: objects.messages }, g.bytes, tshark),
   ]
   printRows([
     ...rows,

@@ -13,7 +13,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   decode: {
     summary: 'print every LNet message of a pcap/pcapng file as JSON Lines',
-    usage: 'decode FILE [--port N]... [--socklnd] [--names]',
+    usage: 'decode FILE [--port N]... [--names] [--field PATH]...',
     run: decodeCommand,
   },
   demo: {
