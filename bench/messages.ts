@@ -43,7 +43,7 @@ const spec = loadSpec()
 /** Every lustre_msg of a recorded capture, with what decoding and encoding each needs. */
 export function collectSamples(pcapPath: string): MessageSample[] {
   const out: MessageSample[] = []
-  for (const ev of decodeTrace(readFileSync(pcapPath), { keepFrames: true })) {
+  for (const ev of decodeTrace(readFileSync(pcapPath))) {
     const m = ev.message
     if (!m || ev.frameUnit?.kind !== 'lnet') continue
     const bytes = ev.frameUnit.payload.slice(0, m.size)

@@ -35,8 +35,6 @@ export interface TraceEvent {
 export interface DecodeTraceOptions {
   /** TCP ports decoded as LNet (default 988) */
   ports?: number[]
-  /** keep the raw LnetFrame on each event */
-  keepFrames?: boolean
   /** largest LNet payload accepted (default LNET_MTU) */
   maxPayload?: number
 }

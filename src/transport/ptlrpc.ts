@@ -177,7 +177,6 @@ export class PtlrpcEndpoint {
   private async onRequest(portal: number, m: Incoming): Promise<void> {
     const svc = this.services.get(portal)!
     const xid = m.body.match_bits as bigint
-    const offset = m.body.offset as number
     let msg: LustreMessage
     try {
       msg = decodeMessage(m.payload, { spec: this.spec, strict: false })
@@ -186,7 +185,7 @@ export class PtlrpcEndpoint {
       if (!isWireError(e) && !(e instanceof TransportError)) throw e
       // Malformed request: answer -EPROTO (as the reference promises) and keep the connection.
       this.lnet.log(`ptlrpc: malformed request xid ${xid} from peer: ${(e as Error).message}`)
-      return this.send(m.peer, svc.replyPortal, xid, offset, errorReply(this.spec, -71, 0, m.payload))
+      return this.send(m.peer, svc.replyPortal, xid, errorReply(this.spec, -71, 0, m.payload))
     }
     const fmt = msg.format ? this.spec.formats.get(msg.format) : undefined
     const req: ServerRequest = {
@@ -216,10 +215,10 @@ export class PtlrpcEndpoint {
       this.lnet.log(`ptlrpc: reply to ${msg.opcode ?? msg.opc} xid ${xid} could not be encoded: ${(e as Error).message}`)
       bytes = errorReply(this.spec, -5, msg.opc, undefined, msg.body)
     }
-    return this.send(m.peer, svc.replyPortal, xid, offset, bytes)
+    return this.send(m.peer, svc.replyPortal, xid, bytes)
   }
 
-  private async send(peer: Peer, portal: number, xid: bigint, _reqOffset: number, bytes: Uint8Array): Promise<void> {
+  private async send(peer: Peer, portal: number, xid: bigint, bytes: Uint8Array): Promise<void> {
     try {
       await this.lnet.put(peer, { portal, matchBits: xid, hdrData: 0n, offset: 0, ack: false }, bytes)
     } catch (e) {

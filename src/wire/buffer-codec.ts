@@ -1,8 +1,8 @@
 // One lustre_msg_v2 buffer as a request message field (RMF_* of spec/rpc/fields.json):
 // a struct, an array of structs, a NUL-terminated string, a scalar or opaque bytes.
 import { BadLengthError, BufferOverLimitError, BadValueError } from './errors.js'
-import { decodeAt, encodeAt, encodedSize, readText, reader, type Reader } from './struct-codec.js'
-import { tailElementSize, type FieldLayout, type StructLayout } from './layout.js'
+import { decodeAt, encodeAt, encodedSize, readScalar, readText, reader, type Reader } from './struct-codec.js'
+import { tailElementSize, type ScalarType, type StructLayout } from './layout.js'
 import type { RpcFieldDef, Spec } from './spec.js'
 import { structOf } from './spec.js'
 
@@ -166,16 +166,8 @@ function fitsStruct(layout: StructLayout, r: Reader, off: number, end: number): 
   const el = tailElementSize(t)
   if (!t.countField) return (end - start) % el === 0
   const cf = layout.fields.find(f => f.name === t.countField)!
-  const c = cf.type === 'u64' || cf.type === 's64' ? Number(r.dv.getBigUint64(off + cf.offset, r.le)) : readUint(r, cf, off + cf.offset)
+  const c = Number(readScalar(r, cf.type as ScalarType, off + cf.offset))
   return c <= Math.floor((end - start) / el)
-}
-
-function readUint(r: Reader, f: FieldLayout, at: number): number {
-  switch (f.size) {
-    case 1: return r.dv.getUint8(at)
-    case 2: return f.type === 'u16be' ? r.dv.getUint16(at, false) : r.dv.getUint16(at, r.le)
-    default: return f.type === 'u32be' ? r.dv.getUint32(at, false) : f.type === 's32' ? r.dv.getInt32(at, r.le) : r.dv.getUint32(at, r.le)
-  }
 }
 
 /** A buffer to encode: its field (or kind) and value; `length` pads a buffer past its content. */

@@ -2,7 +2,7 @@
 // by the record's opcode, LDLM_ENQUEUE by the intent it carries. Only the buffer
 // the selector names is read, so selection is cheap and independent of the rest.
 import { decodeBuffer } from './buffer-codec.js'
-import type { Reader } from './struct-codec.js'
+import { readScalar, type Reader } from './struct-codec.js'
 import type { RpcFormat, RpcOpcode, Spec } from './spec.js'
 import { SCALAR_SIZES, type ScalarType, type StructLayout } from './layout.js'
 import { isWireError } from './errors.js'
@@ -51,21 +51,6 @@ function probeOf(spec: Spec, format: RpcFormat): Probe {
   return p
 }
 
-function readProbe(r: Reader, t: ScalarType, at: number): number | bigint {
-  switch (t) {
-    case 'u8': return r.dv.getUint8(at)
-    case 's8': return r.dv.getInt8(at)
-    case 'u16': return r.dv.getUint16(at, r.le)
-    case 's16': return r.dv.getInt16(at, r.le)
-    case 'u16be': return r.dv.getUint16(at, false)
-    case 'u32': return r.dv.getUint32(at, r.le)
-    case 's32': return r.dv.getInt32(at, r.le)
-    case 'u32be': return r.dv.getUint32(at, false)
-    case 'u64': return r.dv.getBigUint64(at, r.le)
-    case 's64': return r.dv.getBigInt64(at, r.le)
-  }
-}
-
 function matches(spec: Spec, format: RpcFormat, r: Reader, offsets: number[], lengths: number[]): boolean {
   const sel = format.select
   if (!sel) return false
@@ -75,7 +60,7 @@ function matches(spec: Spec, format: RpcFormat, r: Reader, offsets: number[], le
   let v: unknown
   if (probe.type !== undefined && probe.offset! + SCALAR_SIZES[probe.type] <= lengths[index]) {
     // The common case: one integer at a known place, no decoding of the buffer.
-    v = readProbe(r, probe.type, offsets[index] + probe.offset!)
+    v = readScalar(r, probe.type, offsets[index] + probe.offset!)
   } else {
     try {
       v = valueAt(decodeBuffer(spec, r, { field: sel.field, def: spec.fields.get(sel.field) }, index, offsets[index], lengths[index]).value, sel.path)

@@ -50,7 +50,8 @@ function readCharArray(buf: Uint8Array, start: number, size: number): string {
   return readText(buf, start, end)
 }
 
-function readScalar(r: Reader, t: ScalarType, off: number): number | bigint {
+/** One integer member of type `t` at `off`, in the reader's byte order (big-endian types aside). */
+export function readScalar(r: Reader, t: ScalarType, off: number): number | bigint {
   const dv = r.dv
   switch (t) {
     case 'u8': return dv.getUint8(off)

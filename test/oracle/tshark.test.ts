@@ -108,7 +108,7 @@ t.test('tshark dissects every recorded format cleanly and agrees field by field'
   for (const { op, fmt } of tourPlan()) t.ok(formats.has(`${op.opcode}/${fmt.name}`), `${op.opcode} ${fmt.name} was exchanged`)
   t.ok(calls.some(c => c.replyKind === 'error'), 'an error reply was recorded')
 
-  const ours = [...decodeTrace(readFileSync(pcap), { keepFrames: false })].filter(e => e.unit === 'lnet')
+  const ours = [...decodeTrace(readFileSync(pcap))].filter(e => e.unit === 'lnet')
   const byFrame = new Map(ours.map(e => [e.frame, e]))
   const flagged = execFileSync('tshark', ['-r', pcap, '-Y', FLAGGED, '-T', 'fields', '-E', 'separator=\t', '-e', 'frame.number', '-e', 'lnet.bad_buflen', '-e', '_ws.malformed', '-e', '_ws.expert.message'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
   const seenLimits = new Set<number>()

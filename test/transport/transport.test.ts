@@ -11,7 +11,7 @@ import { buildBody } from '../../src/transport/index.js'
 const spec = loadSpec()
 const P = (n: string): number => Number(constantOf(spec, n))
 
-async function pair(t: Tap.Test, opts: { logs?: string[] } = {}) {
+async function pair(t: { teardown(fn: () => unknown): void }, opts: { logs?: string[] } = {}) {
   const log = (l: string): void => { opts.logs?.push(l) }
   const sl = new LnetEndpoint({ nid: '127.0.0.1@tcp', log })
   const cl = new LnetEndpoint({ nid: '127.0.0.3@tcp', bindAddress: '127.0.0.3', log })
@@ -37,7 +37,7 @@ t.test('OBD_PING round trip: reply matched by xid, status and opcode echoed', as
 
 t.test('bulk: a 2.5 MiB write is GOT over three MDs and a read is PUT back', async t => {
   const { cl, server, client, port } = await pair(t)
-  let stored = new Uint8Array(0)
+  let stored: Uint8Array = new Uint8Array(0)
   server.serve(P('OST_IO_PORTAL'), P('OSC_REPLY_PORTAL'), async req => {
     const n = (req.msg.fields.RMF_NIOBUF_REMOTE as Array<{ rnb_len: number }>)[0].rnb_len
     if (req.msg.opcode === 'OST_WRITE') stored = await req.bulkGet(n, P('OST_BULK_PORTAL'))
@@ -101,7 +101,7 @@ t.test('a payload length claiming 4 GiB is refused after the header, before allo
   const me = nidToWire('127.0.0.4@tcp')
   sock.write(encodeConnreq(nidToWire('127.0.0.1@tcp')))
   sock.write(encodeHello({ srcNid: me, dstNid: nidToWire('127.0.0.1@tcp'), srcPid: 12345, dstPid: 12345, srcIncarnation: 1n, dstIncarnation: 0n, ctype: 0 }))
-  const frame = encodeLnetFrame({ dest_nid: nidToWire('127.0.0.1@tcp'), src_nid: me, dest_pid: 12345, src_pid: 12345, type: 1, payload_length: 0, msg: { put: { ack_wmd: { wh_interface_cookie: 0n, wh_object_cookie: 0n }, match_bits: 1n, hdr_data: 0n, ptl_index: 12, offset: 0 } } })
+  const frame = encodeLnetFrame({ dest_nid: nidToWire('127.0.0.1@tcp'), src_nid: me, dest_pid: 12345, src_pid: 12345, type: 1, payload_length: 0, msg: { put: { ack_wmd: { wh_interface_cookie: 0n, wh_object_cookie: 0n }, match_bits: 1n, hdr_data: 0n, ptl_index: 12, offset: 0 } } }, undefined)
   new DataView(frame.buffer).setUint32(24 + 28, 0xffffffff, true)
   const closed = new Promise<void>(r => sock.on('close', () => r()))
   sock.write(frame)
