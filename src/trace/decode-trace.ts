@@ -208,13 +208,15 @@ export class PendingRequests {
 
 function toEvent(u: LnetFrame, frame: number, tsMicros: bigint, conn: number, h: HalfState, pending: PendingRequests): TraceEvent {
   if (u.kind !== 'lnet') return { frame, tsMicros, conn, src: h.src, dst: h.dst, unit: u.kind, frameUnit: u }
-  const hdr = u.hdr
-  const type = hdr.type as number
+  // The few header members every unit needs, read in place (the header object is built only if asked for).
+  const type = u.type
+  const srcNid = u.srcNid
+  const destNid = u.destNid
   // One literal shape per event; the unit stays attached (its payload is a view, freed with the event).
   const ev: TraceEvent = {
     frame, tsMicros, conn, src: h.src, dst: h.dst,
     unit: 'lnet', frameUnit: u, lnetType: LNET_MSG_NAMES[type] ?? String(type),
-    srcNid: nidText(hdr.src_nid as bigint), dstNid: nidText(hdr.dest_nid as bigint),
+    srcNid: nidText(srcNid), dstNid: nidText(destNid),
     message: undefined, bulkBytes: undefined, error: undefined, gapBytes: undefined,
   }
   if (type !== K.LNET_MSG_PUT && type !== K.LNET_MSG_REPLY) return ev
@@ -222,14 +224,15 @@ function toEvent(u: LnetFrame, frame: number, tsMicros: bigint, conn: number, h:
     if (u.payload.length) ev.bulkBytes = u.payload.length
     return ev
   }
-  const xid = ((hdr.msg as Record<string, Record<string, unknown>>).put?.match_bits as bigint | undefined) ?? 0n
+  // An RPC travels in a PUT whose match bits are its xid; a REPLY (to a GET) has none.
+  const xid = type === K.LNET_MSG_PUT ? u.putMatchBits : 0n
   try {
     // A reply's requester is its destination; a request's requester is its source.
-    const requestFormat = pending.get(hdr.dest_nid as bigint, hdr.dest_pid as number, xid)
+    const requestFormat = pending.get(destNid, u.destPid, xid)
     const msg = decodeMessage(u.payload, { requestFormat })
     ev.message = msg
-    if (msg.kind === 'request' && msg.format) pending.set(hdr.src_nid as bigint, hdr.src_pid as number, xid, msg.format)
-    else if (msg.kind !== 'request') pending.delete(hdr.dest_nid as bigint, hdr.dest_pid as number, xid)
+    if (msg.kind === 'request' && msg.format) pending.set(srcNid, u.srcPid, xid, msg.format)
+    else if (msg.kind !== 'request') pending.delete(destNid, u.destPid, xid)
   } catch (e) {
     if (!isWireError(e)) throw e
     ev.error = e

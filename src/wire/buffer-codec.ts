@@ -38,16 +38,18 @@ export function structFor(r: Reader, spec: BufferSpec, off: number, len: number)
   if (spec.struct) return spec.struct
   const def = spec.def
   if (!def) return undefined
-  if (def.bySize || def.byMagic) {
-    const alt = spec.alt ?? alternatives(def)
-    const bySize = alt.bySize.get(len)
-    if (bySize) return bySize
-    if (alt.byMagic.size && len >= 4) {
-      const byMagic = alt.byMagic.get(r.dv.getUint32(off, r.le))
-      if (byMagic) return byMagic
-    }
-  }
-  return def.struct
+  return altStruct(r, spec, off, len) ?? def.struct
+}
+
+/** The struct a field's bySize/byMagic names for this buffer, if any. */
+function altStruct(r: Reader, spec: BufferSpec, off: number, len: number): string | undefined {
+  const def = spec.def
+  if (!def || !(def.bySize || def.byMagic)) return undefined
+  const alt = spec.alt ?? alternatives(def)
+  const bySize = alt.bySize.get(len)
+  if (bySize) return bySize
+  if (alt.byMagic.size && len >= 4) return alt.byMagic.get(r.dv.getUint32(off, r.le))
+  return undefined
 }
 
 const alts = new WeakMap<RpcFieldDef, Alternatives>()
@@ -96,10 +98,7 @@ export function decodeBuffer(spec: Spec, r: Reader, b: BufferSpec, index: number
     case 'struct': {
       const st = structFor(r, b, off, len)
       if (!st) return out(index, field, 'bytes', undefined, len, r.buf.slice(off, off + len))
-      const layout = spec.structs.get(st) ?? structOf(spec, st)
-      // A struct that fits cannot fail in decodeAt, so its path is only built for a short buffer.
-      const value = off + layout.size <= off + len ? decodeAt(r, layout, off, off + len, st).value : decodeAt(r, layout, off, off + len, `${pathOf(field, index)}:${st}`).value
-      return out(index, field, 'struct', st, len, value)
+      return structBuffer(spec, r, field, st, index, off, len)
     }
     case 'array': {
       const st = structFor(r, b, off, len)!
@@ -112,11 +111,18 @@ export function decodeBuffer(spec: Spec, r: Reader, b: BufferSpec, index: number
     }
     default: {
       // An opaque field may still hold a known struct, told by its size or magic (RMF_DLM_LVB, RMF_MDT_MD).
-      const st = def.bySize || def.byMagic ? structFor(r, { field, def: { ...def, struct: undefined } }, off, len) : undefined
-      if (st) return decodeBuffer(spec, r, { field, struct: st, def: { ...def, kind: 'struct' } }, index, off, len)
+      const st = altStruct(r, b, off, len)
+      if (st) return structBuffer(spec, r, field, st, index, off, len)
       return out(index, field, 'bytes', undefined, len, r.buf.slice(off, off + len))
     }
   }
+}
+
+function structBuffer(spec: Spec, r: Reader, field: string | undefined, st: string, index: number, off: number, len: number): DecodedBuffer {
+  const layout = spec.structs.get(st) ?? structOf(spec, st)
+  // A struct that fits cannot fail in decodeAt, so its path is only built for a short buffer.
+  const value = layout.size <= len ? decodeAt(r, layout, off, off + len, st).value : decodeAt(r, layout, off, off + len, `${pathOf(field, index)}:${st}`).value
+  return out(index, field, 'struct', st, len, value)
 }
 
 /**
@@ -151,8 +157,8 @@ export function checkBuffer(spec: Spec, r: Reader, b: BufferSpec, index: number,
       return
     }
     default: {
-      const st = def.bySize || def.byMagic ? structFor(r, { field: b.field, def: { ...def, struct: undefined } }, off, len) : undefined
-      if (st) checkBuffer(spec, r, { field: b.field, struct: st, def: { ...def, kind: 'struct' } }, index, off, len)
+      const st = altStruct(r, b, off, len)
+      if (st && !fitsStruct(spec.structs.get(st) ?? structOf(spec, st), r, off, off + len)) decodeBuffer(spec, r, b, index, off, len)
     }
   }
 }

@@ -8,16 +8,16 @@
 import { BadMagicError } from './errors.js'
 import {
   CONNREQ_SIZE, HELLO_V3_SIZE, KSOCK_HDR_SIZE, LNET_HDR_SIZE, K, swab32,
-  decodeConnreq, decodeHello, decodeKsockHdr, decodeLnetHdr, decodeKsockHdrAt, decodeLnetHdrAt, helloLength, ksockType, type Obj,
+  decodeConnreq, decodeHello, decodeKsockHdr, helloLength, ksockType, type Obj,
 } from './socklnd.js'
-import type { Reader } from './struct-codec.js'
+import { LnetUnit, checkLnetHdr } from './lnet-unit.js'
 
 /** `raw` (with keepRaw) holds the unit's bytes exactly as they arrived. */
 export type LnetFrame =
   | { kind: 'connreq'; offset: number; littleEndian: boolean; connreq: Obj; raw?: Uint8Array }
   | { kind: 'hello'; offset: number; littleEndian: boolean; hello: Obj; raw?: Uint8Array }
   | { kind: 'noop'; offset: number; ksock: Obj; raw?: Uint8Array }
-  | { kind: 'lnet'; offset: number; ksock: Obj; hdr: Obj; payload: Uint8Array; raw?: Uint8Array }
+  | LnetUnit
 
 /** Where the stream starts: a connecting side sends a connreq first, an accepting side a hello. */
 export type StreamStart = 'connreq' | 'hello' | 'message' | 'auto'
@@ -37,19 +37,17 @@ export interface FrameDecoderOptions {
 
 const EMPTY = new Uint8Array(0)
 
-// Readers over whole ArrayBuffers, one per buffer and byte order: chunks of a capture or a
-// socket are views into a few large buffers, so headers can be decoded where they lie.
-const wholeLe = new WeakMap<ArrayBufferLike, Reader>()
-const wholeBe = new WeakMap<ArrayBufferLike, Reader>()
+// Views over whole ArrayBuffers, one per buffer: chunks of a capture or a socket are
+// views into a few large buffers, so headers can be read where they lie.
+const wholes = new WeakMap<ArrayBufferLike, { buf: Uint8Array; dv: DataView }>()
 
-function whole(c: Uint8Array, le: boolean): Reader {
-  const m = le ? wholeLe : wholeBe
-  let r = m.get(c.buffer)
-  if (!r) {
-    r = { buf: new Uint8Array(c.buffer), dv: new DataView(c.buffer), le }
-    m.set(c.buffer, r)
+function whole(c: Uint8Array): { buf: Uint8Array; dv: DataView } {
+  let w = wholes.get(c.buffer)
+  if (!w) {
+    w = { buf: new Uint8Array(c.buffer), dv: new DataView(c.buffer) }
+    wholes.set(c.buffer, w)
   }
-  return r
+  return w
 }
 
 type State = 'auto' | 'connreq' | 'hello-head' | 'hello' | 'ksock' | 'lnet-hdr' | 'payload'
@@ -63,12 +61,15 @@ export class FrameDecoder {
   private need = 0
   private le = true
   private frameStart = 0
-  private ksock: Obj | undefined
-  private hdr: Obj | undefined
+  /** the current unit's headers: a view of the caller's buffer, or a copy */
+  private headBuf: Uint8Array | undefined
+  private headDv: DataView | undefined
+  private headBase = 0
+  /** a ksock header read before its LNet header arrived */
+  private ksockBytes: Uint8Array | undefined
   private readonly maxPayload: number
   private readonly keepRaw: boolean
   private readonly copyPayload: boolean
-  private rawHead: Uint8Array | undefined
 
   constructor(opts: FrameDecoderOptions = {}) {
     this.maxPayload = opts.maxPayload ?? K.LNET_MTU
@@ -104,6 +105,12 @@ export class FrameDecoder {
       case 'lnet-hdr': this.need = LNET_HDR_SIZE; break
       case 'payload': break
     }
+  }
+
+  private setHead(head: Uint8Array): void {
+    this.headBuf = head
+    this.headDv = new DataView(head.buffer, head.byteOffset, head.byteLength)
+    this.headBase = 0
   }
 
   private keep(b: Uint8Array): Uint8Array | undefined {
@@ -202,18 +209,17 @@ export class FrameDecoder {
       }
       case 'ksock': {
         const c = this.chunks[0]
-        // Fast path: both headers are in the first chunk; read them in place, no copy, no new DataView.
+        // Fast path: both headers are in the first chunk; check them in place, no copy, no object.
         if (c.length >= KSOCK_HDR_SIZE + LNET_HDR_SIZE && !this.keepRaw) {
-          const w = whole(c, this.le)
+          const w = whole(c)
           const o = c.byteOffset
-          const t = w.dv.getUint32(o, this.le)
-          if (t === K.MSG_LNET) {
+          if (w.dv.getUint32(o, this.le) === K.MSG_LNET) {
             this.frameStart = at
-            this.ksock = decodeKsockHdrAt(w, o)
-            this.hdr = decodeLnetHdrAt(this.le ? w : whole(c, true), o + KSOCK_HDR_SIZE, at + KSOCK_HDR_SIZE, this.maxPayload)
+            this.need = checkLnetHdr(w.dv, o + KSOCK_HDR_SIZE, at + KSOCK_HDR_SIZE, this.maxPayload)
+            if (this.copyPayload) this.setHead(c.slice(0, KSOCK_HDR_SIZE + LNET_HDR_SIZE))
+            else { this.headBuf = w.buf; this.headDv = w.dv; this.headBase = o }
             this.drop(KSOCK_HDR_SIZE + LNET_HDR_SIZE)
             this.state = 'payload'
-            this.need = this.hdr.payload_length as number
             return undefined
           }
         }
@@ -221,36 +227,34 @@ export class FrameDecoder {
         const t = ksockType(b, this.le, at)
         this.frameStart = at
         const kb = this.take(KSOCK_HDR_SIZE)
-        this.ksock = decodeKsockHdr(kb, this.le)
-        if (t === K.MSG_NOOP) return { kind: 'noop', offset: at, ksock: this.ksock, raw: this.keep(kb) }
-        if (this.keepRaw) this.rawHead = kb.slice()
+        if (t === K.MSG_NOOP) return { kind: 'noop', offset: at, ksock: decodeKsockHdr(kb, this.le), raw: this.keep(kb) }
+        this.ksockBytes = kb.slice()
         this.enter('lnet-hdr')
         return undefined
       }
       case 'lnet-hdr': {
-        const hb = this.take(LNET_HDR_SIZE)
-        this.hdr = decodeLnetHdr(hb, this.frameStart + KSOCK_HDR_SIZE, this.maxPayload)
-        if (this.keepRaw) {
-          const head = new Uint8Array(KSOCK_HDR_SIZE + LNET_HDR_SIZE)
-          head.set(this.rawHead!, 0)
-          head.set(hb, KSOCK_HDR_SIZE)
-          this.rawHead = head
-        }
+        // The headers came in pieces: join them in one array of their own.
+        const head = new Uint8Array(KSOCK_HDR_SIZE + LNET_HDR_SIZE)
+        head.set(this.ksockBytes!, 0)
+        head.set(this.take(LNET_HDR_SIZE), KSOCK_HDR_SIZE)
+        this.ksockBytes = undefined
+        this.setHead(head)
+        this.need = checkLnetHdr(this.headDv!, KSOCK_HDR_SIZE, this.frameStart + KSOCK_HDR_SIZE, this.maxPayload)
         this.state = 'payload'
-        this.need = this.hdr.payload_length as number
         return undefined
       }
       case 'payload': {
-        // The payload is the decoder's own copy: a caller may reuse its chunk after push() returns.
+        // The payload is the decoder's own copy unless the caller said its bytes never change.
         const own = this.need === 0 ? EMPTY : this.chunks[0].length >= this.need && this.copyPayload ? this.take(this.need).slice() : this.take(this.need)
-        const f: LnetFrame = { kind: 'lnet', offset: this.frameStart, ksock: this.ksock!, hdr: this.hdr!, payload: own }
+        const f = new LnetUnit(this.frameStart, own, this.headBuf!, this.headDv!, this.headBase, this.le, KSOCK_HDR_SIZE)
         if (this.keepRaw) {
-          const raw = new Uint8Array(this.rawHead!.length + own.length)
-          raw.set(this.rawHead!, 0)
-          raw.set(own, this.rawHead!.length)
+          const raw = new Uint8Array(KSOCK_HDR_SIZE + LNET_HDR_SIZE + own.length)
+          raw.set(this.headBuf!.subarray(this.headBase, this.headBase + KSOCK_HDR_SIZE + LNET_HDR_SIZE), 0)
+          raw.set(own, KSOCK_HDR_SIZE + LNET_HDR_SIZE)
           f.raw = raw
-          this.rawHead = undefined
         }
+        this.headBuf = undefined
+        this.headDv = undefined
         this.enter('ksock')
         return f
       }

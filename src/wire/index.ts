@@ -21,5 +21,6 @@ export {
 export type { HelloFields } from './socklnd.js'
 export { FrameDecoder } from './frame-decoder.js'
 export type { LnetFrame, StreamStart, FrameDecoderOptions } from './frame-decoder.js'
+export { LnetUnit, LNET_UNIT_OFFSETS } from './lnet-unit.js'
 export { describeValue, constantName, flagNames } from './names.js'
 export { zeroValue, makeStruct } from './values.js'

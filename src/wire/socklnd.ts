@@ -7,6 +7,7 @@
 import { BadMagicError, BadVersionError, BufferOverLimitError, UnknownMessageTypeError } from './errors.js'
 import { decodeAt, encodeAt, reader, type Reader } from './struct-codec.js'
 import { loadSpec, structOf, constantOf } from './spec.js'
+import { checkLnetHdr } from './lnet-unit.js'
 
 export const swab32 = (v: number): number =>
   (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0
@@ -110,12 +111,8 @@ export function decodeLnetHdr(b: Uint8Array, base: number, maxPayload: number): 
 
 /** The same, reading at `off` of a little-endian reader; `base` is the header's stream offset, for errors. */
 export function decodeLnetHdrAt(r: Reader, off: number, base: number, maxPayload: number): Obj {
-  const value = decodeAt(r, L.lnet, off, off + LNET_HDR_SIZE, '_lnet_hdr_nid4').value
-  const type = value.type as number
-  if (type < K.LNET_MSG_ACK || type > K.LNET_MSG_HELLO) throw new UnknownMessageTypeError('_lnet_hdr_nid4.type', base + 24, type)
-  const pl = value.payload_length as number
-  if (pl > maxPayload) throw new BufferOverLimitError('_lnet_hdr_nid4.payload_length', base + 28, pl, maxPayload)
-  return value
+  checkLnetHdr(r.dv, off, base, maxPayload)
+  return decodeAt(r, L.lnet, off, off + LNET_HDR_SIZE, '_lnet_hdr_nid4').value
 }
 
 // ---- encoding -------------------------------------------------------------
