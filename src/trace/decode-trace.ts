@@ -9,6 +9,7 @@ import {
   FrameDecoder, decodeMessage, isWireError, nidFromWire, LUSTRE_MSG_MAGIC_V2, LUSTRE_MSG_MAGIC_V2_SWABBED,
   SOCKLND_CONSTANTS as K, type LnetFrame, type LustreMessage, type LustreWireError,
 } from '../wire/index.js'
+import { PendingRequests } from './pending.js'
 
 export const LNET_MSG_NAMES = ['ACK', 'PUT', 'GET', 'REPLY', 'HELLO'] as const
 
@@ -53,11 +54,14 @@ interface HalfState {
   pushed: number
   /** where this direction's units go (made once) */
   sink?: (u: LnetFrame) => void
+  /** the NIDs last seen in this direction and their text: a connection carries one pair, nearly always */
+  lastSrc: bigint
+  lastSrcText: string
+  lastDst: bigint
+  lastDstText: string
 }
 
 const ep = (e: { ip: string; port: number }): string => `${e.ip}:${e.port}`
-/** Requests whose replies we have not seen are forgotten past this many. */
-const MAX_PENDING = 100_000
 
 /**
  * Decodes a capture given as bytes, or as a file path read in chunks (memory stays bounded
@@ -71,6 +75,7 @@ export function* decodeTrace(input: Uint8Array | string, opts: DecodeTraceOption
   const newHalf = (src: string, dst: string): HalfState => ({
     decoder: new FrameDecoder({ start: 'auto', maxPayload: opts.maxPayload, copyPayload: false }),
     broken: false, src, dst, markOffsets: [], markFrames: [], markTimes: [], head: 0, pushed: 0, sink: undefined,
+    lastSrc: -1n, lastSrcText: '', lastDst: -1n, lastDstText: '',
   })
   // Per connection: both directions' framing state and endpoint text, made once.
   const state = (c: TcpConnection): ConnState => {
@@ -164,48 +169,6 @@ function isLustreMsg(p: Uint8Array): boolean {
   return m === LUSTRE_MSG_MAGIC_V2 || m === LUSTRE_MSG_MAGIC_V2_SWABBED
 }
 
-/**
- * Requests waiting for their reply, by requester (NID, pid) and xid: the format a
- * reply is decoded with. Keyed without building strings (one lookup per message).
- */
-export class PendingRequests {
-  // NID -> pid -> xid -> format: nested maps, so no key is computed per message.
-  private readonly byNid = new Map<bigint, Map<number, Map<bigint, string>>>()
-  private count = 0
-
-  constructor(private readonly limit = MAX_PENDING) {}
-
-  private xids(nid: bigint, pid: number, create: boolean): Map<bigint, string> | undefined {
-    let byPid = this.byNid.get(nid)
-    if (!byPid) {
-      if (!create) return undefined
-      this.byNid.set(nid, (byPid = new Map()))
-    }
-    let m = byPid.get(pid)
-    if (!m && create) byPid.set(pid, (m = new Map()))
-    return m
-  }
-
-  get(nid: bigint, pid: number, xid: bigint): string | undefined {
-    return this.xids(nid, pid, false)?.get(xid)
-  }
-
-  set(nid: bigint, pid: number, xid: bigint, format: string): void {
-    const m = this.xids(nid, pid, true)!
-    if (!m.has(xid)) this.count++
-    m.set(xid, format)
-    // Requests whose replies the capture never shows are forgotten, oldest first.
-    if (this.count > this.limit) {
-      m.delete(m.keys().next().value as bigint)
-      this.count--
-    }
-  }
-
-  delete(nid: bigint, pid: number, xid: bigint): void {
-    if (this.xids(nid, pid, false)?.delete(xid)) this.count--
-  }
-}
-
 function toEvent(u: LnetFrame, frame: number, tsMicros: bigint, conn: number, h: HalfState, pending: PendingRequests): TraceEvent {
   if (u.kind !== 'lnet') return { frame, tsMicros, conn, src: h.src, dst: h.dst, unit: u.kind, frameUnit: u }
   // The few header members every unit needs, read in place (the header object is built only if asked for).
@@ -216,7 +179,8 @@ function toEvent(u: LnetFrame, frame: number, tsMicros: bigint, conn: number, h:
   const ev: TraceEvent = {
     frame, tsMicros, conn, src: h.src, dst: h.dst,
     unit: 'lnet', frameUnit: u, lnetType: LNET_MSG_NAMES[type] ?? String(type),
-    srcNid: nidText(srcNid), dstNid: nidText(destNid),
+    srcNid: srcNid === h.lastSrc ? h.lastSrcText : (h.lastSrcText = nidText((h.lastSrc = srcNid))),
+    dstNid: destNid === h.lastDst ? h.lastDstText : (h.lastDstText = nidText((h.lastDst = destNid))),
     message: undefined, bulkBytes: undefined, error: undefined, gapBytes: undefined,
   }
   if (type !== K.LNET_MSG_PUT && type !== K.LNET_MSG_REPLY) return ev

@@ -23,6 +23,15 @@ interface Probe {
   /** where the selected integer sits in its buffer, when the path reaches a fixed scalar */
   offset?: number
   type?: ScalarType
+  /** `equals`, resolved to values (undefined: no equality condition) */
+  equals?: Set<bigint>
+  /** the same values that are exact as Numbers, for a selector read as a Number */
+  equalsNum?: Set<number>
+  /** `bitsSet` ORed into one mask (undefined: none; a name the spec lacks makes it never match) */
+  mask?: bigint
+  /** mask as a Number, when it fits in 32 bits */
+  maskNum?: number
+  never: boolean
 }
 
 const probes = new WeakMap<RpcFormat, Probe>()
@@ -32,7 +41,20 @@ function probeOf(spec: Spec, format: RpcFormat): Probe {
   let p = probes.get(format)
   if (p) return p
   const sel = format.select!
-  p = { index: format.request.findIndex(s => s.field === sel.field) }
+  p = { index: format.request.findIndex(s => s.field === sel.field), never: false }
+  if (sel.equals) {
+    p.equals = new Set(sel.equals.map(x => resolve(spec, x)).filter((x): x is bigint => x !== undefined))
+    p.equalsNum = new Set([...p.equals].filter(x => x <= BigInt(Number.MAX_SAFE_INTEGER)).map(Number))
+  }
+  if (sel.bitsSet) {
+    p.mask = 0n
+    for (const x of sel.bitsSet) {
+      const bit = resolve(spec, x)
+      if (bit === undefined) p.never = true
+      else p.mask |= bit
+    }
+    if (p.mask <= 0xffffffffn) p.maskNum = Number(p.mask)
+  }
   const def = spec.fields.get(sel.field)
   let layout: StructLayout | undefined = def?.kind === 'struct' && def.struct && !def.bySize && !def.byMagic ? spec.structs.get(def.struct) : undefined
   let offset = 0
@@ -70,15 +92,16 @@ function matches(spec: Spec, format: RpcFormat, r: Reader, offsets: number[], le
       throw e
     }
   }
+  if (probe.never) return false
+  if (typeof v === 'number' && v >= 0 && v <= 0xffffffff && (probe.mask === undefined || probe.maskNum !== undefined)) {
+    // Most selectors are u32 members: compare as Numbers, no BigInt per message.
+    if (probe.equalsNum && !probe.equalsNum.has(v)) return false
+    return probe.maskNum === undefined || ((v & probe.maskNum) >>> 0) === probe.maskNum
+  }
   if (typeof v !== 'number' && typeof v !== 'bigint') return false
   const have = BigInt(v)
-  if (sel.equals && !sel.equals.some(x => resolve(spec, x) === have)) return false
-  if (sel.bitsSet) {
-    for (const x of sel.bitsSet) {
-      const bit = resolve(spec, x)
-      if (bit === undefined || (have & bit) !== bit) return false
-    }
-  }
+  if (probe.equals && !probe.equals.has(have)) return false
+  if (probe.mask !== undefined && (have & probe.mask) !== probe.mask) return false
   return true
 }
 

@@ -55,6 +55,8 @@ type State = 'auto' | 'connreq' | 'hello-head' | 'hello' | 'ksock' | 'lnet-hdr' 
 export class FrameDecoder {
   private state: State
   private chunks: Uint8Array[] = []
+  /** bytes of chunks[0] already consumed */
+  private headOff = 0
   private buffered = 0
   /** stream offset of the first buffered byte */
   private consumed = 0
@@ -117,35 +119,39 @@ export class FrameDecoder {
     return this.keepRaw ? b.slice() : undefined
   }
 
-  /** Copies `n` buffered bytes into one array and drops them (or, with peek, keeps them). */
+  /** `n` buffered bytes as one array (a view when they lie in one chunk), dropped unless `peek`. */
   private take(n: number, peek = false): Uint8Array {
     let out: Uint8Array
-    if (this.chunks[0].length >= n) {
-      out = this.chunks[0].subarray(0, n)
+    const c = this.chunks[0]
+    const h = this.headOff
+    if (c.length - h >= n) {
+      out = c.subarray(h, h + n)
     } else {
       out = new Uint8Array(n)
       let got = 0
-      for (const c of this.chunks) {
-        const k = Math.min(c.length, n - got)
-        out.set(c.subarray(0, k), got)
+      for (let i = 0; got < n; i++) {
+        const from = i === 0 ? h : 0
+        const k = Math.min(this.chunks[i].length - from, n - got)
+        out.set(this.chunks[i].subarray(from, from + k), got)
         got += k
-        if (got === n) break
       }
     }
     if (!peek) this.drop(n)
     return out
   }
 
+  // Consumed bytes of the first chunk are skipped by offset, not cut off with a new view.
   private drop(n: number): void {
     this.buffered -= n
     this.consumed += n
     while (n > 0) {
-      const c = this.chunks[0]
-      if (c.length <= n) {
-        n -= c.length
+      const left = this.chunks[0].length - this.headOff
+      if (left <= n) {
+        n -= left
         this.chunks.shift()
+        this.headOff = 0
       } else {
-        this.chunks[0] = c.subarray(n)
+        this.headOff += n
         n = 0
       }
     }
@@ -210,13 +216,13 @@ export class FrameDecoder {
       case 'ksock': {
         const c = this.chunks[0]
         // Fast path: both headers are in the first chunk; check them in place, no copy, no object.
-        if (c.length >= KSOCK_HDR_SIZE + LNET_HDR_SIZE && !this.keepRaw) {
+        if (c.length - this.headOff >= KSOCK_HDR_SIZE + LNET_HDR_SIZE && !this.keepRaw) {
           const w = whole(c)
-          const o = c.byteOffset
+          const o = c.byteOffset + this.headOff
           if (w.dv.getUint32(o, this.le) === K.MSG_LNET) {
             this.frameStart = at
             this.need = checkLnetHdr(w.dv, o + KSOCK_HDR_SIZE, at + KSOCK_HDR_SIZE, this.maxPayload)
-            if (this.copyPayload) this.setHead(c.slice(0, KSOCK_HDR_SIZE + LNET_HDR_SIZE))
+            if (this.copyPayload) this.setHead(c.slice(this.headOff, this.headOff + KSOCK_HDR_SIZE + LNET_HDR_SIZE))
             else { this.headBuf = w.buf; this.headDv = w.dv; this.headBase = o }
             this.drop(KSOCK_HDR_SIZE + LNET_HDR_SIZE)
             this.state = 'payload'
@@ -245,7 +251,7 @@ export class FrameDecoder {
       }
       case 'payload': {
         // The payload is the decoder's own copy unless the caller said its bytes never change.
-        const own = this.need === 0 ? EMPTY : this.chunks[0].length >= this.need && this.copyPayload ? this.take(this.need).slice() : this.take(this.need)
+        const own = this.need === 0 ? EMPTY : this.chunks[0].length - this.headOff >= this.need && this.copyPayload ? this.take(this.need).slice() : this.take(this.need)
         const f = new LnetUnit(this.frameStart, own, this.headBuf!, this.headDv!, this.headBase, this.le, KSOCK_HDR_SIZE)
         if (this.keepRaw) {
           const raw = new Uint8Array(KSOCK_HDR_SIZE + LNET_HDR_SIZE + own.length)

@@ -2,7 +2,7 @@
 // Framing (pack_generic.c's rule): a 32-byte header, lm_bufcount u32 lengths, the
 // header padded to 8, then every buffer padded to 8. Buffer 0 is ptlrpc_body
 // (v3, 184 bytes; v2, 152 bytes, still decoded).
-import { BadBufcountError, BadLengthError, BadValueError, BadMagicError, TruncatedError, UnknownOpcodeError, BufferOverLimitError } from './errors.js'
+import { BadBufcountError, BadLengthError, BadValueError, BadMagicError, TruncatedError, UnknownOpcodeError, BufferOverLimitError, isWireError } from './errors.js'
 import { decodeAt, decodeFixed, reader, type Reader } from './struct-codec.js'
 import type { StructLayout } from './layout.js'
 import { alternatives, checkBuffer, decodeBuffer, prepareBuffer, type BufferSpec, type DecodedBuffer, type EncodeBuffer } from './buffer-codec.js'
@@ -78,28 +78,60 @@ function kindOf(spec: Spec, pbType: number): LustreMessage['kind'] {
 /** Reads the header and buffer offsets; cheap, no buffer is decoded. */
 export function frameMessage(buf: Uint8Array, opts: { maxBuffer?: number } = {}): { r: Reader; header: Record<string, unknown>; offsets: number[]; lengths: number[]; size: number } {
   const f = frame(buf, opts)
-  return { r: f.r, header: headerOf(f.r, f.lengths), offsets: f.offsets, lengths: f.lengths, size: f.size }
+  return { r: f.r, header: headerOf(f.r, f.offsets, f.lengths), offsets: f.offsets, lengths: f.lengths, size: f.size }
 }
 
 /** The lustre_msg_v2 header as an object (lm_buflens included). */
-function headerOf(r: Reader, lengths: number[]): Record<string, unknown> {
+function headerOf(r: Reader, offsets: number[], lengths: number[]): Record<string, unknown> {
+  // The header ends where buffer 0 starts (padded to 8).
+  const at = offsets[0] - round8(MSG_HEADER_SIZE + 4 * lengths.length)
   // The fixed header through its compiled decoder; lm_buflens, the tail counted by lm_bufcount, is known already.
-  const header = decodeFixed(r, hot(loadSpec()).msg, 0)
+  const header = decodeFixed(r, hot(loadSpec()).msg, at)
   header.lm_buflens = lengths
   return header
 }
 
-/** Framing only: byte order, buffer lengths and offsets, every length checked. */
-function frame(buf: Uint8Array, opts: { maxBuffer?: number }): { r: Reader; offsets: number[]; lengths: number[]; size: number } {
+// Readers over whole ArrayBuffers, one per buffer and byte order. A message decoded in the
+// hot path is read where it lies in its (capture or socket) buffer, at absolute offsets, so no
+// DataView is made per message. Errors are always reported relative to the message (see decodeMessage).
+const wholeLe = new WeakMap<ArrayBufferLike, Reader>()
+const wholeBe = new WeakMap<ArrayBufferLike, Reader>()
+
+function wholeReader(buf: Uint8Array, le: boolean): Reader {
+  const m = le ? wholeLe : wholeBe
+  let r = m.get(buf.buffer)
+  if (!r) {
+    r = { buf: new Uint8Array(buf.buffer), dv: new DataView(buf.buffer), le }
+    m.set(buf.buffer, r)
+  }
+  return r
+}
+
+interface Framed {
+  r: Reader
+  /** where buffer i starts and how long it is, in r's terms */
+  offsets: number[]
+  lengths: number[]
+  /** message bytes, header and padded buffers */
+  size: number
+}
+
+/**
+ * Framing only: byte order, buffer lengths and offsets, every length checked. With `inPlace`,
+ * the reader is the whole underlying buffer and offsets are absolute (errors then carry
+ * absolute offsets too: callers retry without inPlace to report them).
+ */
+function frame(buf: Uint8Array, opts: { maxBuffer?: number }, inPlace = false): Framed {
   if (buf.length < 12) throw new TruncatedError('lustre_msg_v2.lm_magic', 8, 12, buf.length)
-  const probe = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-  const magic = probe.getUint32(8, true)
+  const magic = (buf[8] | (buf[9] << 8) | (buf[10] << 16) | (buf[11] << 24)) >>> 0
   let le: boolean
   if (magic === LUSTRE_MSG_MAGIC_V2) le = true
   else if (magic === LUSTRE_MSG_MAGIC_V2_SWABBED) le = false
   else throw new BadMagicError('lustre_msg_v2.lm_magic', 8, magic)
-  const r: Reader = { buf, dv: probe, le }
-  const bufcount = r.dv.getUint32(0, le)
+  const r: Reader = inPlace ? wholeReader(buf, le) : { buf, dv: new DataView(buf.buffer, buf.byteOffset, buf.byteLength), le }
+  const base = inPlace ? buf.byteOffset : 0
+  const dv = r.dv
+  const bufcount = dv.getUint32(base, le)
   if (bufcount < 1 || bufcount > MAX_BUFCOUNT) throw new BadBufcountError(0, bufcount, MAX_BUFCOUNT)
   const hdrLen = MSG_HEADER_SIZE + 4 * bufcount
   // Lustre wants the padded header and every padded buffer inside the message (lustre_unpack_msg_v2).
@@ -109,20 +141,43 @@ function frame(buf: Uint8Array, opts: { maxBuffer?: number }): { r: Reader; offs
   const maxBuffer = opts.maxBuffer ?? 4 * 1024 * 1024 + 4096
   let off = round8(hdrLen)
   for (let i = 0; i < bufcount; i++) {
-    const len = probe.getUint32(MSG_HEADER_SIZE + 4 * i, le)
+    const len = dv.getUint32(base + MSG_HEADER_SIZE + 4 * i, le)
     if (len > maxBuffer) throw new BufferOverLimitError(`lustre_msg_v2.lm_buflens[${i}]`, MSG_HEADER_SIZE + 4 * i, len, maxBuffer)
     if (off + round8(len) > buf.length) throw new TruncatedError(`lustre_msg_v2.buffer[${i}]`, off, round8(len), Math.max(0, buf.length - off))
     lengths[i] = len
-    offsets[i] = off
+    offsets[i] = base + off
     off += round8(len)
   }
   return { r, offsets, lengths, size: Math.min(off, buf.length) }
 }
 
+const byName = new WeakMap<RpcOpcode, Map<string, RpcFormat>>()
+
+/** An opcode's formats by name, made once. */
+function formatsByName(op: RpcOpcode): Map<string, RpcFormat> {
+  let m = byName.get(op)
+  if (!m) {
+    m = new Map()
+    for (const f of op.formats) if (!m.has(f.name)) m.set(f.name, f)
+    byName.set(op, m)
+  }
+  return m
+}
+
 /** Decodes a whole lustre_msg_v2 into typed buffers named by Lustre's RMF_* fields. */
 export function decodeMessage(buf: Uint8Array, opts: DecodeOptions = {}): LustreMessage {
+  try {
+    return decodeFramed(frame(buf, opts, true), opts)
+  } catch (e) {
+    // Read in place, offsets are absolute: decode again relative to the message, so the
+    // error (thrown again, the same one) names the message's own offsets.
+    if (!isWireError(e) || buf.byteOffset === 0) throw e
+    return decodeFramed(frame(buf, opts), opts)
+  }
+}
+
+function decodeFramed({ r, offsets, lengths, size }: Framed, opts: DecodeOptions): LustreMessage {
   const spec = opts.spec ?? loadSpec()
-  const { r, offsets, lengths, size } = frame(buf, opts)
   const bodyLen = lengths[0]
   const bodyStruct = bodyLen >= 184 ? 'ptlrpc_body_v3' : bodyLen >= 152 ? 'ptlrpc_body_v2' : undefined
   if (!bodyStruct) throw new BadLengthError('ptlrpc_body', offsets[0], bodyLen, `ptlrpc_body of ${bodyLen} bytes (needs 152 or 184)`)
@@ -135,7 +190,7 @@ export function decodeMessage(buf: Uint8Array, opts: DecodeOptions = {}): Lustre
   if (op) {
     if (kind === 'request') format = selectRequestFormat(spec, op, r, offsets, lengths)
     // Format names are not unique across opcodes (MGS_DISCONNECT uses RQF_MDS_DISCONNECT): look within the opcode.
-    else format = op.formats.find(f => f.name === opts.requestFormat) ?? op.formats[0]
+    else format = (opts.requestFormat !== undefined ? formatsByName(op).get(opts.requestFormat) : undefined) ?? op.formats[0]
   }
   const slots = format ? (kind === 'request' ? format.request : format.reply) : NO_SLOTS
   const specs = format ? bufferSpecs(spec, slots) : NO_SPECS
@@ -174,7 +229,7 @@ class DecodedMessage implements LustreMessage {
   private _header: Record<string, unknown> | undefined
 
   get header(): Record<string, unknown> {
-    return (this._header ??= headerOf(this.r, this.lengths))
+    return (this._header ??= headerOf(this.r, this.offsets, this.lengths))
   }
 
   set header(v: Record<string, unknown>) {
