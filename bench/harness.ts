@@ -8,15 +8,6 @@ import { join } from 'node:path'
 /** Milliseconds from a monotonic clock. */
 export const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6
 
-/**
- * Collects garbage before a timed run when node was started with --expose-gc (npm run bench
- * does), so that one measurement's garbage is not collected, and billed, in the next one.
- */
-export function settle(): void {
-  const gc = (globalThis as { gc?: () => void }).gc
-  if (gc) gc()
-}
-
 /** Keeps results alive so that the JIT cannot drop the work being timed. */
 export let sink = 0
 export function consume(x: number): void {

@@ -11,7 +11,7 @@ import { cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { runTour } from '../src/tour/index.js'
 import {
-  fastest, fmtInt, fmtMB, fmtRate, fmtRatio, makeTempDir, nowMs, removeTemp, section, settle, table,
+  fastest, fmtInt, fmtMB, fmtRate, fmtRatio, makeTempDir, nowMs, removeTemp, section, table,
 } from './harness.js'
 import { benchFraming, benchMessages, buildStream, checkSamples, collectSamples, printRows, type ResultRow } from './messages.js'
 import {
@@ -148,15 +148,12 @@ async function largeCapture(tour: { units: UnitInfo[] }, dir: string, o: Options
   const cliRuns: TsharkRun[] = []
   // One untimed decode first, as the message-rate rows warm up: the JIT compiles the hot path
   // once per process, a cost the CLI row below shows (node start-up and warm-up included).
-  settle()
   runOurDecode(path, false)
   const phase = nowMs()
   for (let round = 1; round <= o.rounds; round++) {
     const t = nowMs()
-    settle()
     objectRuns.push(runOurDecode(path, false))
     if (tsharkPath) tsharkRuns.push(runTshark(tsharkPath, path))
-    settle()
     jsonRuns.push(runOurDecode(path, true))
     cliRuns.push(runOurCli(path))
     const last = (x: { seconds: number }[]): string => x.length ? x[x.length - 1].seconds.toFixed(2) : '-'

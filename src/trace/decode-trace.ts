@@ -6,7 +6,7 @@ import {
   readCapture, readCaptureFile, TcpReassembler, type CapturedPacket, type TcpConnection, type Direction,
 } from '../capture/index.js'
 import {
-  FrameDecoder, decodeMessage, isWireError, nidFromWire, LUSTRE_MSG_MAGIC_V2, LUSTRE_MSG_MAGIC_V2_SWABBED,
+  FrameDecoder, decodeMessageIn, isWireError, nidFromWire, LUSTRE_MSG_MAGIC_V2, LUSTRE_MSG_MAGIC_V2_SWABBED,
   SOCKLND_CONSTANTS as K, type LnetFrame, type LustreMessage, type LustreWireError,
 } from '../wire/index.js'
 import { PendingRequests } from './pending.js'
@@ -163,11 +163,16 @@ function nidText(nid: bigint): string {
   return s
 }
 
-function isLustreMsg(p: Uint8Array): boolean {
-  if (p.length < 12) return false
-  const m = (p[8] | (p[9] << 8) | (p[10] << 16) | (p[11] << 24)) >>> 0
+/** Whether p[start, start + length) begins as a lustre_msg_v2 (its magic at byte 8). */
+function isLustreMsg(p: Uint8Array, start: number, length: number): boolean {
+  if (length < 12) return false
+  const o = start + 8
+  const m = (p[o] | (p[o + 1] << 8) | (p[o + 2] << 16) | (p[o + 3] << 24)) >>> 0
   return m === LUSTRE_MSG_MAGIC_V2 || m === LUSTRE_MSG_MAGIC_V2_SWABBED
 }
+
+/** Options handed to every decodeMessageIn call (it keeps no reference to them): one object, not one per message. */
+const decodeOpts: { requestFormat: string | undefined } = { requestFormat: undefined }
 
 function toEvent(u: LnetFrame, frame: number, tsMicros: bigint, conn: number, h: HalfState, pending: PendingRequests): TraceEvent {
   if (u.kind !== 'lnet') return { frame, tsMicros, conn, src: h.src, dst: h.dst, unit: u.kind, frameUnit: u }
@@ -175,7 +180,7 @@ function toEvent(u: LnetFrame, frame: number, tsMicros: bigint, conn: number, h:
   const type = u.type
   const srcNid = u.srcNid
   const destNid = u.destNid
-  // One literal shape per event; the unit stays attached (its payload is a view, freed with the event).
+  // One literal shape per event; the unit stays attached (it points into the capture, freed with the event).
   const ev: TraceEvent = {
     frame, tsMicros, conn, src: h.src, dst: h.dst,
     unit: 'lnet', frameUnit: u, lnetType: LNET_MSG_NAMES[type] ?? String(type),
@@ -184,16 +189,16 @@ function toEvent(u: LnetFrame, frame: number, tsMicros: bigint, conn: number, h:
     message: undefined, bulkBytes: undefined, error: undefined, gapBytes: undefined,
   }
   if (type !== K.LNET_MSG_PUT && type !== K.LNET_MSG_REPLY) return ev
-  if (!isLustreMsg(u.payload)) {
-    if (u.payload.length) ev.bulkBytes = u.payload.length
+  if (!isLustreMsg(u.payloadBytes, u.payloadStart, u.payloadLength)) {
+    if (u.payloadLength) ev.bulkBytes = u.payloadLength
     return ev
   }
   // An RPC travels in a PUT whose match bits are its xid; a REPLY (to a GET) has none.
   const xid = type === K.LNET_MSG_PUT ? u.putMatchBits : 0n
   try {
     // A reply's requester is its destination; a request's requester is its source.
-    const requestFormat = pending.get(destNid, u.destPid, xid)
-    const msg = decodeMessage(u.payload, { requestFormat })
+    decodeOpts.requestFormat = pending.get(destNid, u.destPid, xid)
+    const msg = decodeMessageIn(u.payloadBytes, u.payloadStart, u.payloadLength, decodeOpts)
     ev.message = msg
     if (msg.kind === 'request' && msg.format) pending.set(srcNid, u.srcPid, xid, msg.format)
     else if (msg.kind !== 'request') pending.delete(destNid, u.destPid, xid)

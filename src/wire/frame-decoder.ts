@@ -250,13 +250,25 @@ export class FrameDecoder {
         return undefined
       }
       case 'payload': {
-        // The payload is the decoder's own copy unless the caller said its bytes never change.
-        const own = this.need === 0 ? EMPTY : this.chunks[0].length - this.headOff >= this.need && this.copyPayload ? this.take(this.need).slice() : this.take(this.need)
-        const f = new LnetUnit(this.frameStart, own, this.headBuf!, this.headDv!, this.headBase, this.le, KSOCK_HDR_SIZE)
+        const n = this.need
+        const c = this.chunks[0]
+        let bytes: Uint8Array
+        let start = 0
+        if (n === 0) bytes = EMPTY
+        else if (!this.copyPayload && c.length - this.headOff >= n) {
+          // Immutable input and the payload in one chunk: the unit points into the chunk, no view made.
+          bytes = c
+          start = this.headOff
+          this.drop(n)
+        } else {
+          // Otherwise the payload is the decoder's own copy: a caller may reuse its chunk after push() returns.
+          bytes = c.length - this.headOff >= n ? this.take(n).slice() : this.take(n)
+        }
+        const f = new LnetUnit(this.frameStart, bytes, start, n, this.headBuf!, this.headDv!, this.headBase, this.le, KSOCK_HDR_SIZE)
         if (this.keepRaw) {
-          const raw = new Uint8Array(KSOCK_HDR_SIZE + LNET_HDR_SIZE + own.length)
+          const raw = new Uint8Array(KSOCK_HDR_SIZE + LNET_HDR_SIZE + n)
           raw.set(this.headBuf!.subarray(this.headBase, this.headBase + KSOCK_HDR_SIZE + LNET_HDR_SIZE), 0)
-          raw.set(own, KSOCK_HDR_SIZE + LNET_HDR_SIZE)
+          raw.set(bytes.subarray(start, start + n), KSOCK_HDR_SIZE + LNET_HDR_SIZE)
           f.raw = raw
         }
         this.headBuf = undefined

@@ -8,7 +8,7 @@ export { decodeAt, encodeAt, encodedSize, reader } from './struct-codec.js'
 export type { Reader } from './struct-codec.js'
 export { decodeStruct, encodeStruct } from './struct.js'
 export {
-  decodeMessage, encodeMessage, encodeFormatted, reencode, frameMessage, round8,
+  decodeMessage, decodeMessageIn, encodeMessage, encodeFormatted, reencode, frameMessage, round8,
   LUSTRE_MSG_MAGIC_V2, LUSTRE_MSG_MAGIC_V2_SWABBED, MAX_BUFCOUNT,
 } from './lustre-msg.js'
 export type { LustreMessage, MessageKind, DecodeOptions, EncodeMessageInput } from './lustre-msg.js'

@@ -50,6 +50,7 @@ export class LnetUnit {
   raw: Uint8Array | undefined = undefined
   private _ksock: Obj | undefined = undefined
   private _hdr: Obj | undefined = undefined
+  private _payload: Uint8Array | undefined = undefined
 
   /**
    * `buf`/`dv` hold the ksock header at `base` and the LNet header right after it;
@@ -58,13 +59,26 @@ export class LnetUnit {
   constructor(
     /** stream offset of the unit's first byte */
     readonly offset: number,
-    readonly payload: Uint8Array,
+    /** the payload is payloadBytes[payloadStart, payloadStart + payloadLength) */
+    readonly payloadBytes: Uint8Array,
+    readonly payloadStart: number,
+    readonly payloadLength: number,
     private readonly buf: Uint8Array,
     private readonly dv: DataView,
     private readonly base: number,
     private readonly le: boolean,
     private readonly ksockSize: number,
   ) {}
+
+  /** The payload as its own view (made on first read: a trace decoder reads it in place). */
+  get payload(): Uint8Array {
+    if (this._payload === undefined) {
+      const b = this.payloadBytes
+      const s = this.payloadStart
+      this._payload = s === 0 && this.payloadLength === b.length ? b : b.subarray(s, s + this.payloadLength)
+    }
+    return this._payload
+  }
 
   /** ksock_msg_hdr as an object (built on first read). */
   get ksock(): Obj {

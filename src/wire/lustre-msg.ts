@@ -77,7 +77,7 @@ function kindOf(spec: Spec, pbType: number): LustreMessage['kind'] {
 
 /** Reads the header and buffer offsets; cheap, no buffer is decoded. */
 export function frameMessage(buf: Uint8Array, opts: { maxBuffer?: number } = {}): { r: Reader; header: Record<string, unknown>; offsets: number[]; lengths: number[]; size: number } {
-  const f = frame(buf, opts)
+  const f = frame(buf, 0, buf.length, opts, false)
   return { r: f.r, header: headerOf(f.r, f.offsets, f.lengths), offsets: f.offsets, lengths: f.lengths, size: f.size }
 }
 
@@ -117,25 +117,35 @@ interface Framed {
 }
 
 /**
- * Framing only: byte order, buffer lengths and offsets, every length checked. With `inPlace`,
- * the reader is the whole underlying buffer and offsets are absolute (errors then carry
- * absolute offsets too: callers retry without inPlace to report them).
+ * Framing only: byte order, buffer lengths and offsets, every length checked. The message is
+ * bytes[start, start + length). With `inPlace`, the reader is the whole underlying buffer and
+ * offsets are absolute (errors then carry absolute offsets too: callers retry without inPlace to
+ * report them); otherwise offsets count from the message's first byte.
  */
-function frame(buf: Uint8Array, opts: { maxBuffer?: number }, inPlace = false): Framed {
-  if (buf.length < 12) throw new TruncatedError('lustre_msg_v2.lm_magic', 8, 12, buf.length)
-  const magic = (buf[8] | (buf[9] << 8) | (buf[10] << 16) | (buf[11] << 24)) >>> 0
+function frame(bytes: Uint8Array, start: number, length: number, opts: { maxBuffer?: number }, inPlace: boolean): Framed {
+  if (length < 12) throw new TruncatedError('lustre_msg_v2.lm_magic', 8, 12, length)
+  const m = start + 8
+  const magic = (bytes[m] | (bytes[m + 1] << 8) | (bytes[m + 2] << 16) | (bytes[m + 3] << 24)) >>> 0
   let le: boolean
   if (magic === LUSTRE_MSG_MAGIC_V2) le = true
   else if (magic === LUSTRE_MSG_MAGIC_V2_SWABBED) le = false
   else throw new BadMagicError('lustre_msg_v2.lm_magic', 8, magic)
-  const r: Reader = inPlace ? wholeReader(buf, le) : { buf, dv: new DataView(buf.buffer, buf.byteOffset, buf.byteLength), le }
-  const base = inPlace ? buf.byteOffset : 0
+  let r: Reader
+  let base: number
+  if (inPlace) {
+    r = wholeReader(bytes, le)
+    base = bytes.byteOffset + start
+  } else {
+    const buf = start === 0 && length === bytes.length ? bytes : bytes.subarray(start, start + length)
+    r = { buf, dv: new DataView(buf.buffer, buf.byteOffset, buf.byteLength), le }
+    base = 0
+  }
   const dv = r.dv
   const bufcount = dv.getUint32(base, le)
   if (bufcount < 1 || bufcount > MAX_BUFCOUNT) throw new BadBufcountError(0, bufcount, MAX_BUFCOUNT)
   const hdrLen = MSG_HEADER_SIZE + 4 * bufcount
   // Lustre wants the padded header and every padded buffer inside the message (lustre_unpack_msg_v2).
-  if (buf.length < round8(hdrLen)) throw new TruncatedError(`lustre_msg_v2.lm_buflens`, MSG_HEADER_SIZE, round8(hdrLen), buf.length)
+  if (length < round8(hdrLen)) throw new TruncatedError(`lustre_msg_v2.lm_buflens`, MSG_HEADER_SIZE, round8(hdrLen), length)
   const lengths = new Array<number>(bufcount)
   const offsets = new Array<number>(bufcount)
   const maxBuffer = opts.maxBuffer ?? 4 * 1024 * 1024 + 4096
@@ -143,12 +153,12 @@ function frame(buf: Uint8Array, opts: { maxBuffer?: number }, inPlace = false): 
   for (let i = 0; i < bufcount; i++) {
     const len = dv.getUint32(base + MSG_HEADER_SIZE + 4 * i, le)
     if (len > maxBuffer) throw new BufferOverLimitError(`lustre_msg_v2.lm_buflens[${i}]`, MSG_HEADER_SIZE + 4 * i, len, maxBuffer)
-    if (off + round8(len) > buf.length) throw new TruncatedError(`lustre_msg_v2.buffer[${i}]`, off, round8(len), Math.max(0, buf.length - off))
+    if (off + round8(len) > length) throw new TruncatedError(`lustre_msg_v2.buffer[${i}]`, off, round8(len), Math.max(0, length - off))
     lengths[i] = len
     offsets[i] = base + off
     off += round8(len)
   }
-  return { r, offsets, lengths, size: Math.min(off, buf.length) }
+  return { r, offsets, lengths, size: Math.min(off, length) }
 }
 
 const byName = new WeakMap<RpcOpcode, Map<string, RpcFormat>>()
@@ -166,13 +176,18 @@ function formatsByName(op: RpcOpcode): Map<string, RpcFormat> {
 
 /** Decodes a whole lustre_msg_v2 into typed buffers named by Lustre's RMF_* fields. */
 export function decodeMessage(buf: Uint8Array, opts: DecodeOptions = {}): LustreMessage {
+  return decodeMessageIn(buf, 0, buf.length, opts)
+}
+
+/** decodeMessage of bytes[start, start + length), read where it lies (no copy, no view). */
+export function decodeMessageIn(bytes: Uint8Array, start: number, length: number, opts: DecodeOptions = {}): LustreMessage {
   try {
-    return decodeFramed(frame(buf, opts, true), opts)
+    return decodeFramed(frame(bytes, start, length, opts, true), opts)
   } catch (e) {
     // Read in place, offsets are absolute: decode again relative to the message, so the
     // error (thrown again, the same one) names the message's own offsets.
-    if (!isWireError(e) || buf.byteOffset === 0) throw e
-    return decodeFramed(frame(buf, opts), opts)
+    if (!isWireError(e) || bytes.byteOffset + start === 0) throw e
+    return decodeFramed(frame(bytes, start, length, opts, false), opts)
   }
 }
 
