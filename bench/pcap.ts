@@ -2,10 +2,10 @@
 // tour over several TCP connections, decoded by decodeTrace (as objects, and as
 // the CLI's JSON Lines) and by `tshark -r FILE -T fields -e lustre.ptlrpc_body.pb_opc`,
 // each timed by wall clock from reading the file to the last output byte.
-import { closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs'
+import { closeSync, openSync, statSync, writeSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { PcapWriter, MAX_TCP_PAYLOAD, TcpReassembler, readCapture, type PcapFlow } from '../src/capture/index.js'
+import { PcapWriter, MAX_TCP_PAYLOAD, TcpReassembler, readCaptureFile, type PcapFlow, type TcpConnection } from '../src/capture/index.js'
 import { FrameDecoder, LUSTRE_MSG_MAGIC_V2, LUSTRE_MSG_MAGIC_V2_SWABBED } from '../src/wire/index.js'
 import { decodeTrace, eventToJson } from '../src/trace/index.js'
 import type { RecordedUnit } from '../src/tour/index.js'
@@ -178,24 +178,28 @@ export interface StageRun {
 
 /**
  * The stages under decodeTrace, for where the time goes: pcap records and TCP
- * reassembly alone, then with socklnd framing (FrameDecoder per direction) too.
+ * reassembly alone, then with socklnd framing too, set up as decodeTrace sets it up
+ * (a FrameDecoder per direction, units handed to a sink, payloads left in place), read
+ * in chunks from the file as decodeTrace reads it.
  */
 export function runStages(path: string, framing: boolean): StageRun {
   const t0 = nowMs()
   const c0 = process.cpuUsage()
-  const bytes = readFileSync(path)
   let units = 0
-  const decoders = new Map<string, FrameDecoder>()
+  const decoders = new Map<TcpConnection, { client: FrameDecoder; server: FrameDecoder }>()
+  const count = (): void => { units++ }
   const reasm = new TcpReassembler({
     data(c, from, chunk) {
       if (!framing) { units += chunk.length > 0 ? 1 : 0; return }
-      const k = `${c.id}:${from}`
-      let d = decoders.get(k)
-      if (!d) decoders.set(k, d = new FrameDecoder({ start: 'auto' }))
-      units += d.push(chunk).length
+      let d = decoders.get(c)
+      if (!d) {
+        const make = (): FrameDecoder => new FrameDecoder({ start: 'auto', copyPayload: false })
+        decoders.set(c, d = { client: make(), server: make() })
+      }
+      d[from].feed(chunk, count)
     },
   }, { serverPorts: [988] })
-  for (const p of readCapture(bytes, { unsupportedLinkType: 'skip' })) reasm.push(p)
+  for (const p of readCaptureFile(path, { unsupportedLinkType: 'skip' })) reasm.push(p)
   reasm.finish()
   return { seconds: (nowMs() - t0) / 1000, cpu: cpuSeconds(c0), units }
 }
