@@ -34,7 +34,20 @@ function help(): string {
   return lines.join('\n')
 }
 
+/**
+ * A reader that stops early (`decode FILE | head`) closes our stdout: stop quietly with
+ * status 0, as Unix tools do, instead of dying on an unhandled EPIPE.
+ */
+function stopOnClosedPipe(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0)
+    console.error(`lustre-conformance: cannot write output: ${e.message}`)
+    process.exit(2)
+  })
+}
+
 export async function run(argv: string[]): Promise<number> {
+  stopOnClosedPipe()
   const [name, ...rest] = argv
   if (!name || name === 'help' || name === '--help' || name === '-h') {
     console.log(help())

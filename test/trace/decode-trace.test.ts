@@ -80,3 +80,18 @@ t.test('the decode command prints JSON Lines and honours --port', async t => {
   const none = execFileSync(process.execPath, [cli, 'decode', join(root, 'traces', 'tour.pcap'), '--port', '7988'], { encoding: 'utf8' }).trim()
   t.equal(none, '', 'another port decodes nothing from a port-988 capture')
 })
+
+t.test('the decode command stops quietly when its reader closes the pipe', async t => {
+  const cli = join(root, 'bin', 'lustre-conformance.js')
+  // `decode FILE | head -c 100` through a real pipe (node's own child pipes are socket pairs
+  // large enough to take the whole output): head exits while decode is still writing.
+  const errFile = join(dir, 'pipe-stderr')
+  let status = 0
+  try {
+    execFileSync('bash', ['-c', 'set -o pipefail; "$0" "$1" decode "$2" 2>"$3" | head -c 100 >/dev/null', process.execPath, cli, join(root, 'traces', 'tour.pcap'), errFile])
+  } catch (e) {
+    status = (e as { status: number }).status
+  }
+  t.equal(status, 0, 'exit status 0')
+  t.equal(readFileSync(errFile, 'utf8'), '', 'nothing on stderr')
+})
