@@ -1,0 +1,141 @@
+// Server side of a Lustre target (an MDT or an OST) as the reference servers run it:
+// connect, disconnect and ping handled once for every target, exports keyed by the
+// handle a client is given at connect, and requests routed to the target whose
+// export they carry in pb_handle (target_handle_connect / tgt_request_handle).
+//
+// One TargetHost serves every target of one process on one PtlRPC endpoint: an OSS
+// serves its N OSTs on the same portals and tells them apart by the export.
+import { constantOf, loadSpec, type LustreMessage } from '../../src/wire/index.js'
+import type { PtlrpcEndpoint, Peer, ReplySpec, ServerRequest } from '../../src/transport/index.js'
+import { E, errnoName } from './errno.js'
+
+const spec = loadSpec()
+const C = (n: string): bigint => constantOf(spec, n)
+
+export type Obj = Record<string, unknown>
+
+export interface Export {
+  /** what the client puts in pb_handle of every later request */
+  handle: bigint
+  clientUuid: string
+  peer: Peer
+  /** the client's connection count (pb_conn_cnt of its connect) */
+  connCnt: number
+  /** negotiated OBD_CONNECT_* flags */
+  flags: bigint
+  ocd: Obj
+  target: Target
+}
+
+export interface TargetRequest {
+  req: ServerRequest
+  msg: LustreMessage
+  exp: Export
+}
+
+export type TargetHandler = (r: TargetRequest) => Promise<ReplySpec> | ReplySpec
+
+export interface Target {
+  /** target UUID as clients name it in RMF_TGTUUID (lustre-OST0001_UUID) */
+  readonly uuid: string
+  readonly connectOpcode: string
+  readonly disconnectOpcode: string
+  /** OBD_CONNECT_* this target implements: a connect reply never grants more */
+  readonly supportedFlags: bigint
+  /** connect reply members besides the flags (ocd_index, ocd_brw_size, ...) */
+  connectData(clientOcd: Obj, flags: bigint): Obj
+  /** handlers by opcode name; an opcode without one is answered -EOPNOTSUPP */
+  readonly handlers: ReadonlyMap<string, TargetHandler>
+  onConnect?(exp: Export): void
+  onDisconnect?(exp: Export): void
+}
+
+export interface TargetHostOptions {
+  log?: (line: string) => void
+}
+
+export class TargetHost {
+  private readonly targets = new Map<string, Target>()
+  private readonly exports = new Map<bigint, Export>()
+  private nextCookie: bigint
+  private readonly log: (line: string) => void
+
+  constructor(readonly rpc: PtlrpcEndpoint, opts: TargetHostOptions = {}) {
+    this.log = opts.log ?? (() => {})
+    // Export handles are random-based like Lustre's handle cookies, so a restarted
+    // server does not honour handles given out by its previous life.
+    this.nextCookie = (BigInt(Date.now()) << 20n) ^ BigInt(Math.floor(Math.random() * 0xfffff))
+  }
+
+  add(t: Target): void {
+    this.targets.set(t.uuid, t)
+  }
+
+  /** Serves every request portal spec/rpc names for `service` ('mds' or 'ost'). */
+  serve(service: string): void {
+    const bound = new Set<number>()
+    for (const op of spec.opcodes.values()) {
+      const portal = op.requestPortal[service]
+      const reply = op.replyPortal[service]
+      if (!portal || !reply) continue
+      const p = Number(C(portal))
+      if (bound.has(p)) continue
+      bound.add(p)
+      this.rpc.serve(p, Number(C(reply)), req => this.handle(req))
+    }
+  }
+
+  /** Exports of a target, for its own bookkeeping (eviction, statistics). */
+  exportsOf(t: Target): Export[] {
+    return [...this.exports.values()].filter(e => e.target === t)
+  }
+
+  private async handle(req: ServerRequest): Promise<ReplySpec> {
+    const msg = req.msg
+    const opcode = msg.opcode
+    if (!opcode || !req.format) return { status: E.EOPNOTSUPP, error: true }
+    for (const t of this.targets.values()) if (opcode === t.connectOpcode) return this.connect(req, msg)
+    const handle = (msg.body.pb_handle as { cookie: bigint } | undefined)?.cookie ?? 0n
+    const exp = this.exports.get(handle)
+    // A request without a live export: the client must connect (again) first.
+    if (!exp) return { status: E.ENOTCONN, error: true }
+    if (opcode === exp.target.disconnectOpcode) {
+      this.exports.delete(handle)
+      exp.target.onDisconnect?.(exp)
+      return { status: 0 }
+    }
+    if (opcode === 'OBD_PING') return { status: 0 }
+    const h = exp.target.handlers.get(opcode)
+    if (!h) return { status: E.EOPNOTSUPP, error: true }
+    const rep = await h({ req, msg, exp })
+    if (rep.status && rep.status < 0) this.log(`${exp.target.uuid}: ${opcode} from ${exp.clientUuid}: ${errnoName(rep.status)}`)
+    return rep
+  }
+
+  private connect(req: ServerRequest, msg: LustreMessage): ReplySpec {
+    const f = msg.fields
+    const tgt = this.targets.get(String(f.RMF_TGTUUID ?? ''))
+    const connectOpcode = msg.opcode
+    if (!tgt || tgt.connectOpcode !== connectOpcode) return { status: E.ENODEV, error: true }
+    const clientUuid = String(f.RMF_CLUUID ?? '')
+    if (!clientUuid) return { status: E.EPROTO, error: true }
+    const ocd = (f.RMF_CONNECT_DATA ?? {}) as Obj
+    const asked = (ocd.ocd_connect_flags as bigint | undefined) ?? 0n
+    const flags = asked & tgt.supportedFlags
+    const connCnt = Number(msg.body.pb_conn_cnt ?? 0)
+    // A client that connects again (same UUID to the same target) keeps its export: a reconnect.
+    let exp = [...this.exports.values()].find(e => e.target === tgt && e.clientUuid === clientUuid)
+    if (exp) {
+      exp.peer = req.peer
+      exp.connCnt = connCnt
+      exp.flags = flags
+    } else {
+      exp = { handle: this.nextCookie++, clientUuid, peer: req.peer, connCnt, flags, ocd: {}, target: tgt }
+      this.exports.set(exp.handle, exp)
+    }
+    exp.ocd = { ...ocd, ...tgt.connectData(ocd, flags), ocd_connect_flags: flags }
+    tgt.onConnect?.(exp)
+    // The export handle goes back in the reply's pb_handle (target_handle_connect).
+    return { status: 0, fields: { RMF_CONNECT_DATA: exp.ocd }, body: { pb_handle: { cookie: exp.handle } } }
+  }
+}
