@@ -25,11 +25,14 @@ export interface RecordOptions {
    * ephemeral ports still produce captures that read like a real cluster's.
    */
   showServerPort?: number
+  /** keep every recorded unit in `units` (default true; the bench replays them). Off for long recordings. */
+  keepUnits?: boolean
 }
 
 export function pcapRecorderFactory(path: string, opts: RecordOptions = {}): TourRecording {
   const writer = new PcapWriter(path)
   const units: RecordedUnit[] = []
+  const keep = opts.keepUnits ?? true
   let flows = 0
   const factory: RecorderFactory = conn => {
     const id = flows++
@@ -45,7 +48,7 @@ export function pcapRecorderFactory(path: string, opts: RecordOptions = {}): Tou
         if (!open) return
         const from = (direction === 'sent') === active ? 'client' : 'server'
         flow.send(from, bytes)
-        units.push({ flow: id, from, bytes })
+        if (keep) units.push({ flow: id, from, bytes })
       },
       close() {
         if (!open) return
