@@ -42,8 +42,11 @@ export interface Target {
   readonly disconnectOpcode: string
   /** OBD_CONNECT_* this target implements: a connect reply never grants more */
   readonly supportedFlags: bigint
-  /** connect reply members besides the flags (ocd_index, ocd_brw_size, ...) */
-  connectData(clientOcd: Obj, flags: bigint): Obj
+  /**
+   * Connect reply members besides the flags (ocd_index, ocd_brw_size, ...), or a negative errno
+   * to refuse the connect (ofd_parse_connect_data refuses a wrong index, a zero brw size).
+   */
+  connectData(clientOcd: Obj, flags: bigint): Obj | number
   /** handlers by opcode name; an opcode without one is answered -EOPNOTSUPP */
   readonly handlers: ReadonlyMap<string, TargetHandler>
   onConnect?(exp: Export): void
@@ -123,6 +126,8 @@ export class TargetHost {
     const asked = (ocd.ocd_connect_flags as bigint | undefined) ?? 0n
     const flags = asked & tgt.supportedFlags
     const connCnt = Number(msg.body.pb_conn_cnt ?? 0)
+    const data = tgt.connectData(ocd, flags)
+    if (typeof data === 'number') return { status: data, error: true }
     // A client that connects again (same UUID to the same target) keeps its export: a reconnect.
     let exp = [...this.exports.values()].find(e => e.target === tgt && e.clientUuid === clientUuid)
     if (exp) {
@@ -133,7 +138,8 @@ export class TargetHost {
       exp = { handle: this.nextCookie++, clientUuid, peer: req.peer, connCnt, flags, ocd: {}, target: tgt }
       this.exports.set(exp.handle, exp)
     }
-    exp.ocd = { ...ocd, ...tgt.connectData(ocd, flags), ocd_connect_flags: flags }
+    // Lustre answers with the client's obd_connect_data as the target amended it (target_handle_connect).
+    exp.ocd = { ...ocd, ...data, ocd_connect_flags: flags }
     tgt.onConnect?.(exp)
     // The export handle goes back in the reply's pb_handle (target_handle_connect).
     return { status: 0, fields: { RMF_CONNECT_DATA: exp.ocd }, body: { pb_handle: { cookie: exp.handle } } }

@@ -152,21 +152,38 @@ export class LnetEndpoint {
     return { dest_nid: peer.nid, src_nid: this.nid, dest_pid: peer.pid, src_pid: this.pid, type, payload_length: 0, msg }
   }
 
-  /** LNet PUT; with ack, resolves when the peer's ACK arrives. */
-  put(peer: Peer, o: { portal: number; matchBits: bigint; hdrData?: bigint; offset?: number; ack?: boolean }, payload: Uint8Array): Promise<void> {
+  /**
+   * Waits for the ACK or REPLY answering `cookie`. A peer whose MDs match nothing sends neither
+   * (LNet drops such a message), so with `timeoutMs` the wait ends in LC_RPC_TIMEOUT and is forgotten.
+   */
+  private await<T>(table: Map<bigint, { resolve: (v: T) => void; reject: (e: Error) => void }>, cookie: bigint, what: string, timeoutMs?: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined
+      const done = (): void => { if (timer) clearTimeout(timer) }
+      table.set(cookie, { resolve: v => { done(); resolve(v) }, reject: e => { done(); reject(e) } })
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          if (table.delete(cookie)) reject(new TransportError('LC_RPC_TIMEOUT', `${what}: no answer in ${timeoutMs} ms`))
+        }, timeoutMs)
+      }
+    })
+  }
+
+  /** LNet PUT; with ack, resolves when the peer's ACK arrives (or fails after timeoutMs). */
+  put(peer: Peer, o: { portal: number; matchBits: bigint; hdrData?: bigint; offset?: number; ack?: boolean; timeoutMs?: number }, payload: Uint8Array): Promise<void> {
     const c = this.conn(peer)
     const cookie = o.ack ? this.cookie++ : undefined
     const wmd = cookie !== undefined ? { wh_interface_cookie: this.incarnation, wh_object_cookie: cookie } : NO_WMD
+    const acked = cookie !== undefined ? this.await<void>(this.pendingAcks, cookie, `PUT portal ${o.portal} bits ${o.matchBits}`, o.timeoutMs) : undefined
     c.send(this.hdr(peer, K.LNET_MSG_PUT, { put: { ack_wmd: wmd, match_bits: o.matchBits, hdr_data: o.hdrData ?? 0n, ptl_index: o.portal, offset: o.offset ?? 0 } }), payload)
-    if (cookie === undefined) return Promise.resolve()
-    return new Promise((resolve, reject) => this.pendingAcks.set(cookie, { resolve, reject }))
+    return acked ?? Promise.resolve()
   }
 
-  /** LNet GET: resolves with the REPLY's payload. */
-  get(peer: Peer, o: { portal: number; matchBits: bigint; srcOffset?: number; length: number }): Promise<Uint8Array> {
+  /** LNet GET: resolves with the REPLY's payload (or fails after timeoutMs). */
+  get(peer: Peer, o: { portal: number; matchBits: bigint; srcOffset?: number; length: number; timeoutMs?: number }): Promise<Uint8Array> {
     const c = this.conn(peer)
     const cookie = this.cookie++
-    const p = new Promise<Uint8Array>((resolve, reject) => this.pendingGets.set(cookie, { resolve, reject }))
+    const p = this.await<Uint8Array>(this.pendingGets, cookie, `GET portal ${o.portal} bits ${o.matchBits}`, o.timeoutMs)
     c.send(this.hdr(peer, K.LNET_MSG_GET, {
       get: { return_wmd: { wh_interface_cookie: this.incarnation, wh_object_cookie: cookie }, match_bits: o.matchBits, ptl_index: o.portal, src_offset: o.srcOffset ?? 0, sink_length: o.length },
     }))

@@ -231,7 +231,11 @@ export class PtlrpcEndpoint {
     const parts: Promise<void>[] = []
     for (let i = 0; i * BULK_MD_SIZE < length; i++) {
       const n = Math.min(BULK_MD_SIZE, length - i * BULK_MD_SIZE)
-      parts.push(this.lnet.get(peer, { portal, matchBits: mbits + BigInt(i), length: n }).then(b => out.set(b.subarray(0, n), i * BULK_MD_SIZE)))
+      parts.push(this.lnet.get(peer, { portal, matchBits: mbits + BigInt(i), length: n, timeoutMs: this.timeoutMs }).then(b => {
+        // A client whose pages are shorter than its niobufs said: the transfer fails, nothing is padded.
+        if (b.length < n) throw new TransportError('LC_RPC_BULK', `bulk GET bits ${mbits + BigInt(i)}: ${b.length} of ${n} bytes came`)
+        out.set(b.subarray(0, n), i * BULK_MD_SIZE)
+      }))
     }
     await Promise.all(parts)
     return out
@@ -240,7 +244,7 @@ export class PtlrpcEndpoint {
   private async bulkPut(peer: Peer, mbits: bigint, data: Uint8Array, portal: number): Promise<void> {
     const parts: Promise<void>[] = []
     for (let i = 0; i * BULK_MD_SIZE < data.length; i++) {
-      parts.push(this.lnet.put(peer, { portal, matchBits: mbits + BigInt(i), ack: true }, data.subarray(i * BULK_MD_SIZE, (i + 1) * BULK_MD_SIZE)))
+      parts.push(this.lnet.put(peer, { portal, matchBits: mbits + BigInt(i), ack: true, timeoutMs: this.timeoutMs }, data.subarray(i * BULK_MD_SIZE, (i + 1) * BULK_MD_SIZE)))
     }
     await Promise.all(parts)
   }

@@ -1,7 +1,7 @@
 // LNet over TCP and PtlRPC between real endpoints on loopback (ephemeral ports).
 import t from 'tap'
 import { connect } from 'node:net'
-import { LnetEndpoint, PtlrpcEndpoint, type Peer } from '../../src/transport/index.js'
+import { LnetEndpoint, PtlrpcEndpoint, type Peer, type TransportError } from '../../src/transport/index.js'
 import {
   constantOf, loadSpec, encodeConnreq, encodeHello, encodeLnetFrame, encodeFormatted, decodeMessage, nidToWire,
   FrameDecoder, makeStruct,
@@ -138,4 +138,35 @@ t.test('the frame decoder takes the same stream in any chunking', async t => {
     for (let i = 0; i < stream.length; i += size) for (const f of d.push(stream.subarray(i, i + size))) kinds.push(f.kind)
     t.same(kinds, ['connreq', 'hello'], `chunks of ${size}`)
   }
+})
+
+t.test('a GET or acked PUT that matches nothing at the peer times out and is forgotten', async t => {
+  const { cl, port } = await pair(t)
+  const peer = await cl.connect('127.0.0.1', port)
+  // The server has no MD on this portal: LNet drops the GET and the PUT, no REPLY or ACK comes.
+  const get = await cl.get(peer, { portal: P('OST_BULK_PORTAL'), matchBits: 99n, length: 10, timeoutMs: 150 }).catch(e => e as TransportError)
+  t.equal((get as TransportError).code, 'LC_RPC_TIMEOUT', 'GET: LC_RPC_TIMEOUT')
+  const put = await cl.put(peer, { portal: P('OST_BULK_PORTAL'), matchBits: 98n, ack: true, timeoutMs: 150 }, new Uint8Array(8)).catch(e => e as TransportError)
+  t.equal((put as TransportError).code, 'LC_RPC_TIMEOUT', 'acked PUT: LC_RPC_TIMEOUT')
+})
+
+t.test('a client bulk shorter than the server asks for fails the transfer, with nothing padded', async t => {
+  const { cl, server, client, port } = await pair(t)
+  let outcome = ''
+  server.serve(P('OST_IO_PORTAL'), P('OSC_REPLY_PORTAL'), async req => {
+    try {
+      await req.bulkGet(4096, P('OST_BULK_PORTAL'))
+      outcome = 'got'
+    } catch (e) {
+      outcome = (e as TransportError).code
+    }
+    return { status: outcome === 'got' ? 0 : -5, error: outcome !== 'got' }
+  })
+  const peer = await cl.connect('127.0.0.1', port)
+  const r = await client.call(peer, {
+    format: 'RQF_OST_BRW_WRITE', portal: P('OST_IO_PORTAL'), replyPortal: P('OSC_REPLY_PORTAL'), bulkSource: new Uint8Array(100),
+    fields: { RMF_OST_BODY: makeStruct('ost_body'), RMF_OBD_IOOBJ: [makeStruct('obd_ioobj', { ioo_bufcnt: 1 })], RMF_NIOBUF_REMOTE: [makeStruct('niobuf_remote', { rnb_len: 4096 })] },
+  })
+  t.equal(outcome, 'LC_RPC_BULK', 'the server learns the bulk was short')
+  t.equal(r.reply.body.pb_status, -5, 'and can fail the RPC')
 })
