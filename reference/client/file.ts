@@ -1,0 +1,108 @@
+// The data of one regular file: its RAID0 layout and the OSTs that hold its objects.
+// Size is what the objects say (the MDS's copy of a striped file's size is only a lazy
+// one; ll_merge_attr / lov_merge_lvb_kms take the largest file offset any object reaches);
+// reads stop at that size and holes read as zeros; writes go out as BRW RPCs to all OSTs
+// in parallel.
+import { ClientError } from './errors.js'
+import { fileSizeFromObject, objectSizeFor, type Layout } from './layout.js'
+import { gatherBulk, planBrw, runLimited, scatterBulk } from './lov.js'
+import type { Fid } from './mdc.js'
+import { constantOf, loadSpec } from '../../src/wire/index.js'
+import type { Obdo, Ost } from './osc.js'
+
+const spec = loadSpec()
+const C = (n: string): bigint => constantOf(spec, n)
+const RAID0 = Number(C('LOV_PATTERN_RAID0'))
+const PATTERN_FLAGS = Number(C('LOV_PATTERN_OVERSTRIPING')) | Number(C('LOV_PATTERN_F_MASK'))
+
+export interface FileTimes { atime: bigint; mtime: bigint; ctime: bigint }
+
+export class LustreFile {
+  constructor(
+    readonly fid: Fid,
+    readonly layout: Layout,
+    private readonly osts: ReadonlyMap<number, Ost>,
+    private readonly brwSize: number,
+    private readonly inflight: number,
+  ) {
+    const l = layout
+    if ((l.pattern & ~PATTERN_FLAGS) !== RAID0 || l.stripeCount <= 0 || l.stripeSize <= 0 || l.objects.length !== l.stripeCount) {
+      throw new ClientError('LC_CLIENT_LAYOUT', `layout (pattern 0x${l.pattern.toString(16)}, ${l.objects.length} objects of ${l.stripeCount}) is not a RAID0 layout with its objects`)
+    }
+  }
+
+  private ost(objIndex: number): Ost {
+    const i = this.layout.objects[objIndex].ostIndex
+    const o = this.osts.get(i)
+    if (!o) throw new ClientError('LC_CLIENT_NO_OST', `no OSS serves OST index ${i} (object ${objIndex} of the layout)`)
+    return o
+  }
+
+  private object(objIndex: number) {
+    return this.layout.objects[objIndex]
+  }
+
+  /** OST_GETATTR of every object, in layout order. */
+  async objectAttrs(): Promise<Obdo[]> {
+    const out: Obdo[] = new Array(this.layout.objects.length)
+    await runLimited(this.layout.objects.map((_, i) => async () => { out[i] = await this.ost(i).getattr(this.object(i)) }), this.inflight)
+    return out
+  }
+
+  /** File size and the latest object times (only those the OST marked valid). */
+  async attrs(): Promise<{ size: number } & FileTimes> {
+    const attrs = await this.objectAttrs()
+    let size = 0
+    const t: FileTimes = { atime: 0n, mtime: 0n, ctime: 0n }
+    attrs.forEach((a, i) => {
+      size = Math.max(size, fileSizeFromObject(Number(a.o_size), i, this.layout))
+      if (a.o_valid & C('OBD_MD_FLATIME') && a.o_atime > t.atime) t.atime = a.o_atime
+      if (a.o_valid & C('OBD_MD_FLMTIME') && a.o_mtime > t.mtime) t.mtime = a.o_mtime
+      if (a.o_valid & C('OBD_MD_FLCTIME') && a.o_ctime > t.ctime) t.ctime = a.o_ctime
+    })
+    return { size, ...t }
+  }
+
+  async size(): Promise<number> {
+    return (await this.attrs()).size
+  }
+
+  /** Writes `data` at file offset `offset`. */
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    checkRange(offset, data.length)
+    const plans = planBrw(offset, data.length, this.layout, this.brwSize)
+    await runLimited(plans.map(p => () => this.ost(p.objIndex).write(this.object(p.objIndex), p.niobufs, gatherBulk(p, data))), this.inflight)
+  }
+
+  /**
+   * Reads up to `length` bytes at `offset`, short at end of file. `size` is the file size
+   * when the caller already knows it (get reads many chunks of one file).
+   */
+  async read(offset: number, length: number, size?: number): Promise<Uint8Array> {
+    checkRange(offset, length)
+    const eof = size ?? await this.size()
+    const n = Math.max(0, Math.min(length, eof - offset))
+    const out = new Uint8Array(n)
+    if (n === 0) return out
+    const plans = planBrw(offset, n, this.layout, this.brwSize)
+    await runLimited(plans.map(p => async () => {
+      scatterBulk(p, await this.ost(p.objIndex).read(this.object(p.objIndex), p.niobufs), out)
+    }), this.inflight)
+    return out
+  }
+
+  /**
+   * Sets every object to the size it has in a file of `size` bytes (lov_size_to_stripe),
+   * punching from there to OBD_OBJECT_EOF: shorter objects grow sparse, longer ones shrink.
+   */
+  async truncate(size: number): Promise<void> {
+    checkRange(size, 0)
+    await runLimited(this.layout.objects.map((o, i) => () => this.ost(i).punch(o, BigInt(objectSizeFor(size, i, this.layout)))), this.inflight)
+  }
+}
+
+function checkRange(offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0 || offset + length > Number.MAX_SAFE_INTEGER) {
+    throw new ClientError('LC_CLIENT_ARG', `range ${offset}+${length} is not a non-negative byte range`)
+  }
+}
