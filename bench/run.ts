@@ -2,8 +2,9 @@
 // decode throughput of a large generated capture beside tshark's, every figure
 // with a baseline measured in the same run and the ratio to it.
 //
-//   node dist/bench/run.js [--only messages|pcap] [--pcap-mib 50] [--flows 8]
-//                          [--ops 300000] [--max-seconds 6] [--rounds 5] [--budget 75] [--keep]
+//   node dist/bench/run.js [--only messages|pcap|cluster] [--pcap-mib 50] [--flows 8]
+//                          [--ops 300000] [--max-seconds 6] [--rounds 5] [--budget 75]
+//                          [--cluster-mib 1024] [--keep]
 // --max-seconds caps each message-rate measure; --budget (seconds) caps the
 // interleaved decode/tshark rounds on the large capture.
 import { join } from 'node:path'
@@ -13,6 +14,7 @@ import { runTour } from '../src/tour/index.js'
 import {
   fastest, fmtInt, fmtMB, fmtRate, fmtRatio, makeTempDir, nowMs, removeTemp, section, table,
 } from './harness.js'
+import { metadataRates, rawTcp, transfer, withCluster } from './cluster.js'
 import { benchFraming, benchMessages, buildStream, checkSamples, collectSamples, printRows, type ResultRow } from './messages.js'
 import {
   classifyUnits, countTshark, generatePcap, histogramDiff, probeTshark, runOurCli, runOurDecode, runStages, runTshark, TSHARK_FIELD,
@@ -22,8 +24,9 @@ import {
 const TARGET = 10
 
 interface Options {
-  only?: 'messages' | 'pcap'
+  only?: 'messages' | 'pcap' | 'cluster'
   pcapMiB: number
+  clusterMiB: number
   flows: number
   ops: number
   maxSeconds: number
@@ -38,6 +41,7 @@ function options(): Options {
     options: {
       only: { type: 'string' },
       'pcap-mib': { type: 'string', default: '50' },
+      'cluster-mib': { type: 'string', default: '1024' },
       flows: { type: 'string', default: '8' },
       ops: { type: 'string', default: '300000' },
       'max-seconds': { type: 'string', default: '6' },
@@ -47,14 +51,14 @@ function options(): Options {
     },
   })
   const only = values.only
-  if (only !== undefined && only !== 'messages' && only !== 'pcap') throw new Error('--only takes messages or pcap')
+  if (only !== undefined && only !== 'messages' && only !== 'pcap' && only !== 'cluster') throw new Error('--only takes messages, pcap or cluster')
   const num = (name: string, v: string | undefined): number => {
     const n = Number(v)
     if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} needs a positive number, not ${v}`)
     return n
   }
   return {
-    only, pcapMiB: num('pcap-mib', values['pcap-mib']), flows: Math.round(num('flows', values.flows)),
+    only, pcapMiB: num('pcap-mib', values['pcap-mib']), clusterMiB: num('cluster-mib', values['cluster-mib']), flows: Math.round(num('flows', values.flows)),
     ops: Math.round(num('ops', values.ops)), maxSeconds: num('max-seconds', values['max-seconds']),
     rounds: Math.round(num('rounds', values.rounds)), budget: num('budget', values.budget), keep: values.keep ?? false,
   }
@@ -216,6 +220,39 @@ async function largeCapture(tour: { units: UnitInfo[] }, dir: string, o: Options
   summary.push(...rows)
 }
 
+const CLUSTER_TRANSFER_TARGET = 0.5
+const CLUSTER_METADATA_TARGET = 0.3
+
+async function clusterBench(dir: string, o: Options): Promise<void> {
+  section(`Reference cluster (MDS + 1 OSS with 4 OSTs, separate processes, loopback)`)
+  const bytes = o.clusterMiB * 2 ** 20
+  const small = Math.max(2 ** 20, Math.floor(bytes / 4))
+  const tcp = await rawTcp(bytes)
+  console.log(`raw TCP, node process to node process on loopback, 1 MiB writes: ${fmtMB(tcp * 1e6)} MB/s`)
+  const [x, s, md] = await withCluster(dir, async c => {
+    // The smaller transfer first: peak RSS at two sizes shows whether it grows with the file.
+    const s = await transfer(c, small, 'small')
+    const x = await transfer(c, bytes, 'large')
+    const md = await metadataRates(c, 8, Math.min(o.maxSeconds, 5))
+    return [x, s, md] as const
+  })
+  const rows: ResultRow[] = [
+    { what: `write ${o.clusterMiB} MiB, -c 4 -S 1M`, ours: fmtMB(x.writeMBs * 1e6), unit: 'MB/s', baseline: 'raw TCP loopback', baselineValue: fmtMB(tcp * 1e6), ratio: fmtRatio(x.writeMBs / tcp), note: x.verified ? 'read back byte-identical' : 'READ BACK DIFFERS' },
+    { what: `read ${o.clusterMiB} MiB, -c 4 -S 1M`, ours: fmtMB(x.readMBs * 1e6), unit: 'MB/s', baseline: 'raw TCP loopback', baselineValue: fmtMB(tcp * 1e6), ratio: fmtRatio(x.readMBs / tcp), note: '' },
+    { what: 'create+stat+unlink, 8 clients', ours: fmtRate(md.opsPerSec), unit: 'ops/s', baseline: 'OBD_PING, 8 clients', baselineValue: fmtRate(md.pingsPerSec), ratio: fmtRatio(md.opsPerSec / md.pingsPerSec), note: 'each of create, stat, unlink counts as one op' },
+  ]
+  printRows(rows)
+  const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`
+  console.log(`peak RSS of the servers (MDS + OSS): ${mib(s.peakRss)} during ${mib(small)}, ${mib(x.peakRss)} during ${mib(bytes)}`)
+  if (!x.verified || !s.verified) process.exitCode = 1
+  summary.push(...rows)
+  const io = Math.min(x.writeMBs, x.readMBs) / tcp
+  verdicts.push(`target: cluster transfer >= ${CLUSTER_TRANSFER_TARGET * 100}% of raw TCP: ${(io * 100).toFixed(0)}% (the slower of write and read) -> ${io >= CLUSTER_TRANSFER_TARGET ? 'MET' : 'NOT MET'}`)
+  const mdr = md.opsPerSec / md.pingsPerSec
+  verdicts.push(`target: metadata ops >= ${CLUSTER_METADATA_TARGET * 100}% of OBD_PING rate: ${(mdr * 100).toFixed(0)}% -> ${mdr >= CLUSTER_METADATA_TARGET ? 'MET' : 'NOT MET'}`)
+  verdicts.push(`server peak RSS: ${mib(s.peakRss)} at ${mib(small)}, ${mib(x.peakRss)} at ${mib(bytes)} -> ${x.peakRss <= s.peakRss * 1.25 + 32 * 2 ** 20 ? 'does not grow with file size' : 'GROWS with file size'}`)
+}
+
 async function main(): Promise<void> {
   const o = options()
   const t0 = Date.now()
@@ -227,8 +264,9 @@ async function main(): Promise<void> {
     section('Tour')
     const tour = await recordTour(dir)
     describeTour(tour)
-    if (o.only !== 'pcap') messageRates(tour, o)
-    if (o.only !== 'messages') await largeCapture(tour, dir, o)
+    if (o.only === undefined || o.only === 'messages') messageRates(tour, o)
+    if (o.only === undefined || o.only === 'pcap') await largeCapture(tour, dir, o)
+    if (o.only === undefined || o.only === 'cluster') await clusterBench(dir, o)
     section('Summary')
     console.log(table(
       ['measure', 'ours', 'unit', 'baseline', 'ours/baseline'],

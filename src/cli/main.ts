@@ -1,5 +1,7 @@
 // lustre-conformance command line: one table of commands, each in its own file.
 // Exit codes: 0 success, 1 the command ran and found a failure, 2 usage or environment error.
+import { clientCommand } from './client-cmd.js'
+import { clusterCommand, serveCommand } from './cluster-cmd.js'
 import { decodeCommand } from './decode-cmd.js'
 import { demoCommand } from './demo-cmd.js'
 import { tourCommand } from './tour-cmd.js'
@@ -17,9 +19,24 @@ const COMMANDS: Record<string, Command> = {
     run: decodeCommand,
   },
   demo: {
-    summary: 'two endpoints on loopback exchange connect, ping and lock RPCs; record and decode them',
-    usage: 'demo [--out traces/demo.pcap] [--quiet]',
+    summary: 'a reference cluster in a temporary directory, a striped file put and got back, the traffic recorded',
+    usage: 'demo [--out traces/demo.pcap] [--quiet] [--keep]',
     run: demoCommand,
+  },
+  cluster: {
+    summary: 'start the reference MDS and OSS as processes (stop with Ctrl-C or SIGTERM)',
+    usage: 'cluster start --dir DIR [--osts 4] [--oss 1] [--host H] [--mds-port P] [--oss-port P]',
+    run: clusterCommand,
+  },
+  serve: {
+    summary: 'run one reference server in this process (what cluster start spawns)',
+    usage: 'serve mds|oss --dir DIR [--host H] [--port P] [...]',
+    run: serveCommand,
+  },
+  client: {
+    summary: 'talk to an MDS and OSSes directly: mkdir ls stat put get cat rm mv ln truncate setstripe getstripe',
+    usage: 'client --mds NID [--oss NID]... COMMAND ARGS',
+    run: clientCommand,
   },
   tour: {
     summary: 'record an exchange of every request format of spec/rpc to a pcap',

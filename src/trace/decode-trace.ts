@@ -16,6 +16,8 @@ export const LNET_MSG_NAMES = ['ACK', 'PUT', 'GET', 'REPLY', 'HELLO'] as const
 export interface TraceEvent {
   /** frame where the unit's first byte is */
   frame: number
+  /** frame where the unit's last byte is, when not `frame` (Wireshark shows a reassembled PDU there) */
+  endFrame?: number
   tsMicros: bigint
   conn: number
   src: string
@@ -54,6 +56,8 @@ interface HalfState {
   pushed: number
   /** where this direction's units go (made once) */
   sink?: (u: LnetFrame) => void
+  /** frame of the chunk being fed: a unit completed now ends in it */
+  curFrame: number
   /** the NIDs last seen in this direction and their text: a connection carries one pair, nearly always */
   lastSrc: bigint
   lastSrcText: string
@@ -74,7 +78,7 @@ export function* decodeTrace(input: Uint8Array | string, opts: DecodeTraceOption
   const pending = new PendingRequests()
   const newHalf = (src: string, dst: string): HalfState => ({
     decoder: new FrameDecoder({ start: 'auto', maxPayload: opts.maxPayload, copyPayload: false }),
-    broken: false, src, dst, markOffsets: [], markFrames: [], markTimes: [], head: 0, pushed: 0, sink: undefined,
+    broken: false, src, dst, markOffsets: [], markFrames: [], markTimes: [], head: 0, pushed: 0, sink: undefined, curFrame: 0,
     lastSrc: -1n, lastSrcText: '', lastDst: -1n, lastDstText: '',
   })
   // Per connection: both directions' framing state and endpoint text, made once.
@@ -96,10 +100,13 @@ export function* decodeTrace(input: Uint8Array | string, opts: DecodeTraceOption
       h.markFrames.push(frame)
       h.markTimes.push(ts)
       h.pushed += chunk.length
+      h.curFrame = frame
       try {
         h.decoder.feed(chunk, h.sink ??= (u: LnetFrame) => {
           const m = mark(h, u.offset)
-          out.push(toEvent(u, h.markFrames[m] ?? 0, h.markTimes[m] ?? 0n, c.id, h, pending))
+          const ev = toEvent(u, h.markFrames[m] ?? 0, h.markTimes[m] ?? 0n, c.id, h, pending)
+          if (h.curFrame !== ev.frame) ev.endFrame = h.curFrame
+          out.push(ev)
         })
       } catch (e) {
         if (!isWireError(e)) throw e
@@ -186,7 +193,7 @@ function toEvent(u: LnetFrame, frame: number, tsMicros: bigint, conn: number, h:
     unit: 'lnet', frameUnit: u, lnetType: LNET_MSG_NAMES[type] ?? String(type),
     srcNid: srcNid === h.lastSrc ? h.lastSrcText : (h.lastSrcText = nidText((h.lastSrc = srcNid))),
     dstNid: destNid === h.lastDst ? h.lastDstText : (h.lastDstText = nidText((h.lastDst = destNid))),
-    message: undefined, bulkBytes: undefined, error: undefined, gapBytes: undefined,
+    message: undefined, bulkBytes: undefined, error: undefined, gapBytes: undefined, endFrame: undefined,
   }
   if (type !== K.LNET_MSG_PUT && type !== K.LNET_MSG_REPLY) return ev
   if (!isLustreMsg(u.payloadBytes, u.payloadStart, u.payloadLength)) {

@@ -29,7 +29,7 @@ function named(struct: string | undefined, v: unknown, names: boolean): unknown 
 
 export function eventToJson(ev: TraceEvent, opts: { names?: boolean } = {}): Record<string, unknown> {
   const names = opts.names ?? false
-  const o: Record<string, unknown> = { frame: ev.frame, time: ev.tsMicros ? Number(ev.tsMicros) / 1e6 : undefined, conn: ev.conn, src: ev.src, dst: ev.dst, unit: ev.unit }
+  const o: Record<string, unknown> = { frame: ev.frame, ...(ev.endFrame !== undefined ? { end_frame: ev.endFrame } : {}), time: ev.tsMicros ? Number(ev.tsMicros) / 1e6 : undefined, conn: ev.conn, src: ev.src, dst: ev.dst, unit: ev.unit }
   const u = ev.frameUnit
   if (ev.unit === 'lnet' && u?.kind === 'lnet') {
     o.src_nid = ev.srcNid

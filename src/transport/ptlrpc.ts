@@ -17,6 +17,12 @@ import { buildBody, replyBodyFor, errorReply, type BodyFields } from './ptlrpc-b
 /** LNet moves at most LNET_MTU (1 MiB) per memory descriptor; larger bulks use consecutive match bits. */
 export const BULK_MD_SIZE = 1 << 20
 
+/**
+ * Xids step by PTLRPC_BULK_OPS_COUNT (ptlrpc_next_xid): a bulk's MDs take the match bits
+ * xid .. xid + n - 1, so the next request's xid must start past them. 16 MDs = 16 MiB per RPC.
+ */
+export const XID_STEP = 16
+
 export interface CallOptions {
   format: string | RpcFormat
   /** the opcode, when the format serves several (RQF_MDS_DISCONNECT: MDS_ and MGS_DISCONNECT) */
@@ -86,7 +92,8 @@ export class PtlrpcEndpoint {
   }
 
   nextXid(): bigint {
-    return ++this.xid
+    this.xid += BigInt(XID_STEP)
+    return this.xid
   }
 
   private format(f: string | RpcFormat): RpcFormat {
@@ -101,6 +108,8 @@ export class PtlrpcEndpoint {
     const fmt = this.format(o.format)
     const op = this.spec.opcodesByName.get(o.opcode ?? fmt.opcode)
     if (!op) throw new TransportError('LC_LNET_CONFIG', `no opcode ${o.opcode ?? fmt.opcode} in spec/rpc`)
+    const bulkBytes = o.bulkSource?.length ?? o.bulkSinkLength ?? 0
+    if (bulkBytes > XID_STEP * BULK_MD_SIZE) throw new TransportError('LC_LNET_CONFIG', `${fmt.name}: a bulk of ${bulkBytes} bytes needs more than ${XID_STEP} MDs`)
     const xid = this.nextXid()
     const bulkBits = o.bulkSource || o.bulkSinkLength !== undefined ? xid : 0n
     const body = buildBody(this.spec, { ...o.body, pb_opc: op.opc, pb_mbits: bulkBits }, 'request')

@@ -107,7 +107,9 @@ export interface CompareResult {
 export function compareWithTshark(t: Checker, pcap: string, limits: TsharkLimit[] = []): CompareResult {
   const EXPECTED = { limits }
   const ours = [...decodeTrace(readFileSync(pcap))].filter(e => e.unit === 'lnet')
-  const byFrame = new Map(ours.map(e => [e.frame, e]))
+  // tshark shows a message reassembled from several segments at its last frame.
+  const shownAt = (e: TraceEvent): number => e.endFrame ?? e.frame
+  const byFrame = new Map(ours.map(e => [shownAt(e), e]))
   const flagged = execFileSync('tshark', ['-r', pcap, '-Y', FLAGGED, '-T', 'fields', '-E', 'separator=\t', '-e', 'frame.number', '-e', 'lnet.bad_buflen', '-e', '_ws.malformed', '-e', '_ws.expert.message'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
   const seenLimits = new Set<number>()
   for (const line of flagged.split('\n').filter(Boolean)) {
@@ -136,7 +138,7 @@ export function compareWithTshark(t: Checker, pcap: string, limits: TsharkLimit[
   let messages = 0
   const opcodes = new Set<string>()
   for (const ev of ours) {
-    const th = theirs.get(ev.frame)
+    const th = theirs.get(shownAt(ev))
     if (!th?.lnet) { t.fail(`frame ${ev.frame}: tshark saw no LNet message where we decoded ${ev.lnetType}`); continue }
     if (ev.error) t.fail(`frame ${ev.frame}: our decoder failed: ${ev.error.message}`)
     const dissected = (th.fields.get('lustre.ptlrpc_body.pb_opc') ?? []).length > 0

@@ -95,3 +95,16 @@ t.test('the decode command stops quietly when its reader closes the pipe', async
   t.equal(status, 0, 'exit status 0')
   t.equal(readFileSync(errFile, 'utf8'), '', 'nothing on stderr')
 })
+
+t.test('a message carried by several TCP segments names the frame where it ends', async t => {
+  const big = join(dir, 'big-bulk.pcap')
+  await runTour({ pcapPath: big, bulkSize: 200 * 1024, filter: (_f, op) => op.opcode === 'OST_WRITE' || op.opcode === 'OST_CONNECT' })
+  const events = [...decodeTrace(big)].filter(e => e.unit === 'lnet')
+  const long = events.filter(e => e.endFrame !== undefined)
+  t.ok(long.length > 0, `${long.length} messages span several frames`)
+  t.ok(long.every(e => e.endFrame! > e.frame), 'each ends after it starts')
+  t.ok(long.some(e => (e.bulkBytes ?? 0) >= 200 * 1024), 'the 200 KiB bulk among them')
+  const json = eventToJson(long[0]) as { frame: number; end_frame?: number }
+  t.equal(json.end_frame, long[0].endFrame, 'end_frame in JSON Lines')
+  t.ok(events.filter(e => e.endFrame === undefined).every(e => !('end_frame' in (eventToJson(e) as object))), 'absent when the message fits one frame')
+})
