@@ -335,6 +335,16 @@ export class LustreClient {
     return { mdt, osts, total }
   }
 
+  /** Makes a file's written data durable: OST_SYNC of each of its objects, in parallel (as fsync(2) does). */
+  async fsync(path: string): Promise<void> {
+    const layout = await this.layoutOf(await this.lookup(path, true))
+    await Promise.all((layout?.objects ?? []).map(o => {
+      const ost = this.c.osts.get(o.ostIndex)
+      if (!ost) throw new ClientError('LC_CLIENT_NO_OST', `no connection to OST ${o.ostIndex}`)
+      return ost.sync({ objectId: o.objectId, seq: o.seq })
+    }))
+  }
+
   /** OBD_PING to the MDS: its status (0 while the export lives). */
   async ping(): Promise<number> {
     return this.mdc.imp.ping()

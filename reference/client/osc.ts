@@ -63,6 +63,11 @@ export class Ost {
     })
   }
 
+  /** OST_SYNC (osc_sync): the object's data are durable on the OST once this returns. */
+  async sync(o: ObjectId): Promise<void> {
+    await this.imp.call({ format: 'RQF_OST_SYNC', fields: { RMF_OST_BODY: oa(o, { o_size: 0n, o_blocks: OBD_OBJECT_EOF }) } })
+  }
+
   async statfs(): Promise<Record<string, unknown>> {
     const r = await this.imp.call({ format: 'RQF_OST_STATFS' })
     return (r.reply.fields.RMF_OBD_STATFS ?? {}) as Record<string, unknown>
@@ -72,8 +77,8 @@ export class Ost {
    * One bulk RPC for one object (osc_brw_prep_request): one obd_ioobj naming it, the
    * niobufs at object offsets, and the bulk = the niobufs' bytes in order. ioo_max_brw
    * carries (most bulk MDs - 1) << IOOBJ_MAX_BRW_BITS (ioobj_max_brw_set); the transport
-   * splits a bulk into LNET_MTU (1 MiB) MDs. Writes are OBD_BRW_SYNC pages,
-   * since this client holds no grant.
+   * splits a bulk into LNET_MTU (1 MiB) MDs. Writes are plain pages, not OBD_BRW_SYNC:
+   * as with Lustre's page cache, they are durable once fsync (OST_SYNC) returns.
    */
   private brwFields(o: ObjectId, nio: Niobuf[], write: boolean): Record<string, unknown> {
     // osc asks ptlrpc_prep_bulk_imp for ocd_brw_size >> LNET_MTU_BITS MDs at most, a power
@@ -81,7 +86,7 @@ export class Ost {
     const total = nio.reduce((a, n) => a + n.length, 0)
     let mds = 1
     while (mds * BULK_MD_SIZE < total) mds *= 2
-    const flags = write ? Number(C('OBD_BRW_SYNC')) : 0
+    const flags = 0
     return {
       RMF_OST_BODY: oa(o),
       RMF_OBD_IOOBJ: [makeStruct('obd_ioobj', { ioo_oid: { oi: { oi_id: o.objectId, oi_seq: o.seq } }, ioo_max_brw: (mds - 1) << IOOBJ_MAX_BRW_BITS, ioo_bufcnt: nio.length })],

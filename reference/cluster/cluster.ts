@@ -131,11 +131,16 @@ export async function startClusterProcesses(o: ClusterOptions): Promise<RunningC
   const log = o.log ?? (() => {})
   mkdirSync(o.dir, { recursive: true })
   const children: ChildProcess[] = []
+  let mdsChild: ChildProcess | undefined
+  const end = (c: ChildProcess): Promise<void> => new Promise<void>(r => {
+    if (c.exitCode !== null || c.signalCode !== null) return r()
+    c.once('exit', () => r())
+    c.kill('SIGTERM')
+  })
+  // The MDS first: it is a client of the OSTs, and would otherwise wait on their going.
   const stop = async (): Promise<void> => {
-    await Promise.all(children.filter(c => c.exitCode === null && c.signalCode === null).map(c => new Promise<void>(r => {
-      c.once('exit', () => r())
-      c.kill('SIGTERM')
-    })))
+    if (mdsChild) await end(mdsChild)
+    await Promise.all(children.map(end))
   }
   try {
     const oss: ServerAddress[] = []
@@ -148,6 +153,7 @@ export async function startClusterProcesses(o: ClusterOptions): Promise<RunningC
     const ostArgs = oss.flatMap(s => (s.osts ?? []).flatMap(i => ['--ost', `${i}=${s.host}:${s.port}`]))
     const m = await spawnServer(['mds', '--dir', o.dir, '--fsname', fsname, '--host', host, '--port', String(o.mdsPort ?? 0), ...ostArgs], log)
     children.push(m.child)
+    mdsChild = m.child
     return {
       mds: m.addr, oss, mdsAddress: `${m.addr.host}:${m.addr.port}`, ossAddresses: oss.map(s => `${s.host}:${s.port}`),
       pids: { mds: m.child.pid!, oss: children.slice(0, -1).map(c => c.pid!) }, stop,

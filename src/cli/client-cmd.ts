@@ -113,6 +113,8 @@ async function put(client: LustreClient, local: string, remote: string, layout: 
       await f.write(off, buf.subarray(0, bytesRead))
       off += bytesRead
     }
+    // put returns once the data are durable on the OSTs, as cp followed by sync would.
+    await client.fsync(remote)
   } finally {
     await src.close()
   }

@@ -18,8 +18,9 @@ import { buildBody, replyBodyFor, errorReply, type BodyFields } from './ptlrpc-b
 export const BULK_MD_SIZE = 1 << 20
 
 /**
- * Xids step by PTLRPC_BULK_OPS_COUNT (ptlrpc_next_xid): a bulk's MDs take the match bits
- * xid .. xid + n - 1, so the next request's xid must start past them. 16 MDs = 16 MiB per RPC.
+ * Xids step as ptlrpc_next_xid steps them, by PTLRPC_BULK_OPS_COUNT: a bulk's MDs take the
+ * match bits xid .. xid + n - 1, so the next request's xid must start past them. 16 here
+ * leaves room for 16 MiB RPCs (16 LNET_MTU MDs).
  */
 export const XID_STEP = 16
 
