@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { networkInterfaces } from 'node:os'
 import { constantOf, ipv4ToU32, loadSpec, parseAddress, parseNid } from '../../src/wire/index.js'
 import { LnetEndpoint, PtlrpcEndpoint, type Peer, type RecorderFactory } from '../../src/transport/index.js'
-import { TargetImport } from '../common/index.js'
+import { TargetImport, userLnetPid } from '../common/index.js'
 import { ClientError } from './errors.js'
 import { LOV_MAX_STRIPE_COUNT } from './layout.js'
 import { Mdc, processCreds, type Fid } from './mdc.js'
@@ -50,17 +50,6 @@ export interface Connections {
   brwSize: number
 }
 
-let instance = 0
-
-/**
- * LNet pid of this client. A userspace LNet process sets LNET_PID_USERFLAG; the low bits
- * tell apart clients that share a NID (several in one test process, or a client beside
- * an MDS on 127.0.0.1 that talks to the same OSS), since peers key connections by NID and pid.
- */
-function clientPid(): number {
-  return (Number(C('LNET_PID_USERFLAG')) | ((process.pid & 0xffff) << 8) | (instance++ & 0xff)) >>> 0
-}
-
 function localAddresses(): Array<{ address: string; netmask: string }> {
   return Object.values(networkInterfaces()).flat().filter((a): a is NonNullable<typeof a> => !!a && a.family === 'IPv4' && !a.internal)
 }
@@ -100,7 +89,7 @@ export async function openConnections(o: ClientOptions): Promise<Connections> {
   const ossAddrs = (o.oss ?? []).map(a => parseAddress(a))
   const nid = o.nid ?? localNidFor(mdsAddr.host, mdsAddr.nid ? parseNid(mdsAddr.nid).net : 0)
   const bindAddress = isLocalAddress(parseNid(nid).addr) ? parseNid(nid).addr : undefined
-  const pid = clientPid()
+  const pid = userLnetPid()
   const endpoints: LnetEndpoint[] = []
   const reach = async (a: ReturnType<typeof parseAddress>): Promise<{ rpc: PtlrpcEndpoint; peer: Peer }> => {
     const lnet = new LnetEndpoint({ nid, pid, recorder: o.recorder, log: o.log, bindAddress })

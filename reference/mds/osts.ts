@@ -8,7 +8,7 @@
 // create never waits for an OST unless a pool has run dry.
 import { LnetEndpoint, PtlrpcEndpoint, TransportError, type Peer, type RecorderFactory } from '../../src/transport/index.js'
 import { makeStruct } from '../../src/wire/index.js'
-import { E, TargetImport, LustreRpcError, type ImportCall } from '../common/index.js'
+import { E, TargetImport, LustreRpcError, userLnetPid, type ImportCall } from '../common/index.js'
 import type { CallResult } from '../../src/transport/index.js'
 import { CB, fail } from './common.js'
 import type { MdtStore } from './store.js'
@@ -76,8 +76,9 @@ export class OstSet {
       const key = `${a.host}:${a.port}`
       let oss = byAddr.get(key)
       if (!oss) {
-        // An endpoint of its own per OSS, so that two OSSes sharing a NID (one host) stay apart.
-        const lnet = new LnetEndpoint({ nid: o.nid, log: o.log, recorder: o.recorder })
+        // An endpoint of its own per OSS, so that two OSSes sharing a NID (one host) stay apart,
+        // with a pid of its own, so that an OSS on this host does not take the MDS for itself.
+        const lnet = new LnetEndpoint({ nid: o.nid, pid: userLnetPid(), log: o.log, recorder: o.recorder })
         oss = { lnet, rpc: new PtlrpcEndpoint(lnet, { defaultTimeoutMs: 10_000 }) }
         byAddr.set(key, oss)
         this.osses.push(oss)

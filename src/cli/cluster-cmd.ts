@@ -94,6 +94,12 @@ export async function serveCommand(args: string[]): Promise<number> {
   // One JSON line on stdout says where the server listens (cluster start reads it); logs go to stderr.
   console.log(JSON.stringify({ role, host, port: server.port, nid: server.nid, osts }))
   await untilSignal()
+  // A server that cannot finish closing in time is ended anyway: its storage is consistent at
+  // every commit, and a supervisor's SIGTERM must end it.
+  const late = setTimeout(() => { console.error(`${role}: close took over ${CLOSE_GRACE_MS} ms; exiting`); process.exit(1) }, CLOSE_GRACE_MS)
   await server.close()
-  return 0
+  clearTimeout(late)
+  process.exit(0)
 }
+
+const CLOSE_GRACE_MS = 5000

@@ -267,7 +267,15 @@ export class LnetEndpoint {
     for (const c of this.all) c.sendNoop()
   }
 
+  private readonly closeHooks: Array<() => void> = []
+
+  /** Runs `fn` when the endpoint closes (layers above end what they had in flight). */
+  onClose(fn: () => void): void {
+    this.closeHooks.push(fn)
+  }
+
   async close(): Promise<void> {
+    if (!this.closed) for (const fn of this.closeHooks) fn()
     this.closed = true
     const err = new TransportError('LC_RPC_CLOSED', 'endpoint closed')
     for (const p of this.pendingGets.values()) p.reject(err)

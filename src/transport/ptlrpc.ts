@@ -90,6 +90,11 @@ export class PtlrpcEndpoint {
     // Lustre seeds xids from the clock so that a restarted client does not reuse them.
     this.xid = opts.xidBase ?? (BigInt(Date.now()) << 16n)
     this.timeoutMs = opts.defaultTimeoutMs ?? 30_000
+    // RPCs in flight when the endpoint closes end now, not at their timeout.
+    lnet.onClose(() => {
+      const err = new TransportError('LC_RPC_CLOSED', 'the LNet endpoint was closed while the RPC was in flight')
+      for (const w of this.replyWaiters.values()) w.fail(err)
+    })
   }
 
   nextXid(): bigint {
@@ -135,9 +140,10 @@ export class PtlrpcEndpoint {
     }
     let replyBytes: Uint8Array | undefined
     let wake: (() => void) | undefined
-    const arrived = new Promise<void>(r => { wake = r })
+    let fail: ((e: Error) => void) | undefined
+    const arrived = new Promise<void>((r, j) => { wake = r; fail = j })
     // The reply lands through a portal-bound handler, since its size is not known in advance.
-    this.replyWaiters.set(`${o.replyPortal}:${xid}`, b => { replyBytes = b; wake!() })
+    this.replyWaiters.set(`${o.replyPortal}:${xid}`, { deliver: b => { replyBytes = b; wake!() }, fail: e => fail!(e) })
     this.ensureReplyPortal(o.replyPortal)
     let timer: NodeJS.Timeout | undefined
     try {
@@ -162,7 +168,7 @@ export class PtlrpcEndpoint {
     return { reply, xid, bulk: sink?.subarray(0, sinkGot) }
   }
 
-  private readonly replyWaiters = new Map<string, (b: Uint8Array) => void>()
+  private readonly replyWaiters = new Map<string, { deliver(b: Uint8Array): void; fail(e: Error): void }>()
   private readonly replyPortals = new Set<number>()
 
   private ensureReplyPortal(portal: number): void {
@@ -170,7 +176,7 @@ export class PtlrpcEndpoint {
     this.replyPortals.add(portal)
     this.lnet.bindPortal(portal, m => {
       const w = this.replyWaiters.get(`${portal}:${m.body.match_bits as bigint}`)
-      if (w) w(m.payload)
+      if (w) w.deliver(m.payload)
       else this.lnet.log(`ptlrpc: reply on portal ${portal} for xid ${String(m.body.match_bits)} that nobody waits for; dropped`)
     })
   }
@@ -237,6 +243,12 @@ export class PtlrpcEndpoint {
   }
 
   private async bulkGet(peer: Peer, mbits: bigint, length: number, portal: number): Promise<Uint8Array> {
+    if (length <= BULK_MD_SIZE) {
+      // One MD: the REPLY's payload is the bulk, no assembly copy.
+      const b = await this.lnet.get(peer, { portal, matchBits: mbits, length, timeoutMs: this.timeoutMs })
+      if (b.length < length) throw new TransportError('LC_RPC_BULK', `bulk GET bits ${mbits}: ${b.length} of ${length} bytes came`)
+      return b.length === length ? b : b.subarray(0, length)
+    }
     const out = new Uint8Array(length)
     const parts: Promise<void>[] = []
     for (let i = 0; i * BULK_MD_SIZE < length; i++) {

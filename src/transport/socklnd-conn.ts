@@ -7,10 +7,13 @@
 import type { Socket } from 'node:net'
 import { EventEmitter } from 'node:events'
 import {
-  FrameDecoder, encodeConnreq, encodeHello, encodeNoop, encodeLnetFrame, isWireError,
+  FrameDecoder, encodeConnreq, encodeHello, encodeNoop, encodeLnetFrame, encodeLnetHeaders, isWireError,
   nidFromWire, SOCKLND_CONSTANTS as K, type LnetFrame,
 } from '../wire/index.js'
 import { TransportError } from './errors.js'
+
+/** Payloads from this size up (bulk pages) are written after their headers, not copied into one frame. */
+const LARGE_PAYLOAD = 16 * 1024
 
 export type Obj = Record<string, unknown>
 
@@ -97,7 +100,14 @@ export class SocklndConnection extends EventEmitter {
   /** Sends one LNet message (header fields as in _lnet_hdr_nid4; payload_length is set here). */
   send(hdr: Obj, payload?: Uint8Array): void {
     if (!this.isReady) throw new TransportError('LC_LNET_NOT_CONNECTED', 'connection is not ready')
-    this.write(encodeLnetFrame(hdr, payload, this.le))
+    if (this.opts.recorder || !payload || payload.length < LARGE_PAYLOAD) return this.write(encodeLnetFrame(hdr, payload, this.le))
+    // A large payload (bulk) goes out after its headers without being copied into one frame;
+    // the caller's buffer stays untouched until its RPC completes, after the bytes left.
+    if (this.closed) return
+    this.socket.cork()
+    this.socket.write(encodeLnetHeaders(hdr, payload.length, this.le))
+    this.socket.write(payload)
+    this.socket.uncork()
   }
 
   sendNoop(): void {

@@ -16,7 +16,7 @@ export type { DecodedBuffer, EncodeBuffer } from './buffer-codec.js'
 export * from './nid.js'
 export {
   K as SOCKLND_CONSTANTS, CONNREQ_SIZE, HELLO_V3_SIZE, KSOCK_HDR_SIZE, LNET_HDR_SIZE, MAX_HELLO_IPS,
-  encodeConnreq, encodeHello, encodeNoop, encodeLnetFrame, swab32,
+  encodeConnreq, encodeHello, encodeNoop, encodeLnetFrame, encodeLnetHeaders, swab32,
 } from './socklnd.js'
 export type { HelloFields } from './socklnd.js'
 export { FrameDecoder } from './frame-decoder.js'

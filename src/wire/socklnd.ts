@@ -154,10 +154,20 @@ export function encodeNoop(le = true): Uint8Array {
 export function encodeLnetFrame(hdr: Obj, payload: Uint8Array | undefined, le = true): Uint8Array {
   const pl = payload?.length ?? 0
   const out = new Uint8Array(KSOCK_HDR_SIZE + LNET_HDR_SIZE + pl)
-  const w = reader(out, le)
-  encodeAt(w, L.ksock, 0, { ksh_type: K.MSG_LNET, ksh_csum: 0, ksh_zc_cookies: [0n, 0n] })
-  // The LNet header is little-endian whatever the socket's order.
-  encodeAt(reader(out.subarray(KSOCK_HDR_SIZE), true), L.lnet, 0, { ...hdr, payload_length: pl })
+  writeLnetHeaders(out, hdr, pl, le)
   if (payload) out.set(payload, KSOCK_HDR_SIZE + LNET_HDR_SIZE)
   return out
+}
+
+/** The two headers of a KSOCK_MSG_LNET frame alone, for a sender that writes the payload after them uncopied. */
+export function encodeLnetHeaders(hdr: Obj, payloadLength: number, le = true): Uint8Array {
+  const out = new Uint8Array(KSOCK_HDR_SIZE + LNET_HDR_SIZE)
+  writeLnetHeaders(out, hdr, payloadLength, le)
+  return out
+}
+
+function writeLnetHeaders(out: Uint8Array, hdr: Obj, payloadLength: number, le: boolean): void {
+  encodeAt(reader(out, le), L.ksock, 0, { ksh_type: K.MSG_LNET, ksh_csum: 0, ksh_zc_cookies: [0n, 0n] })
+  // The LNet header is little-endian whatever the socket's order.
+  encodeAt(reader(out.subarray(KSOCK_HDR_SIZE), true), L.lnet, 0, { ...hdr, payload_length: payloadLength })
 }
