@@ -135,7 +135,11 @@ async function concurrentRate(c: RunningCluster, clients: number, seconds: numbe
     const end = nowMs() + seconds * 1000
     const t0 = nowMs()
     await Promise.all(cls.map(async (cl, k) => {
-      for (let i = 0; nowMs() < end; i++) ops += await op(cl, k, i)
+      for (let i = 0; nowMs() < end; i++) {
+        // Not `ops += await op()`: that reads ops before the await, and eight loops would overwrite each other.
+        const n = await op(cl, k, i)
+        ops += n
+      }
     }))
     return ops / ((nowMs() - t0) / 1000)
   } finally {
