@@ -1,10 +1,12 @@
 // LustreClient: the namespace and data operations of a Lustre client, done over the wire
 // with no kernel mount. Paths are walked from the root FID one MDS_GETATTR_NAME per
-// component, as llite's lookups do without a dcache; data goes to the OSTs (file.ts).
+// component, skipping the directories already in the client's directory cache
+// (dcache.ts, which also says how a stale entry is caught); data goes to the OSTs (file.ts).
 import { constantOf, loadSpec } from '../../src/wire/index.js'
-import { E, LustreRpcError } from '../common/index.js'
+import { E } from '../common/index.js'
 import { openConnections, type ClientOptions, type Connections } from './connect.js'
 import { parseDirPages, MDS_DIR_END_OFF } from './dirpage.js'
+import { PathWalker } from './dcache.js'
 import { ClientError, fsError, statusOf } from './errors.js'
 import { LustreFile } from './file.js'
 import { checkStripeOptions, layoutFromMd, packLovUserMd, type Layout, type StripeOptions } from './layout.js'
@@ -38,10 +40,6 @@ export interface StatfsResult {
 
 export interface CreateOptions extends StripeOptions { mode?: number }
 
-const NAME_MAX = 255
-const SYMLOOP_MAX = 40
-/** -ELOOP, read from spec/constants: reference/common's table (E) has no entry for it */
-const ELOOP = -Number(C('LUSTRE_ELOOP'))
 /** bytes of directory pages asked per MDS_READPAGE (16 pages) */
 const READDIR_BYTES = 16 * 4096
 
@@ -49,17 +47,16 @@ const isDir = (a: { mode: number }): boolean => (a.mode & S_IFMT) === S_IFDIR
 const isLink = (a: { mode: number }): boolean => (a.mode & S_IFMT) === S_IFLNK
 const isReg = (a: { mode: number }): boolean => (a.mode & S_IFMT) === S_IFREG
 
-/** Path components, lexically normalised ('.' dropped); the path must be absolute. */
-function components(path: string): string[] {
-  if (typeof path !== 'string' || !path.startsWith('/')) throw new ClientError('LC_CLIENT_PATH', `path ${JSON.stringify(path)} is not absolute`)
-  if (path.includes('\0')) throw new ClientError('LC_CLIENT_PATH', 'path holds a NUL byte')
-  return path.split('/').filter(c => c !== '' && c !== '.')
-}
+const ignoreEnoent = (e: unknown): undefined => { if (statusOf(e) === E.ENOENT) return undefined; throw e }
+const stripesAsked = (o?: StripeOptions): boolean => !!o && (o.stripeSize !== undefined || o.stripeCount !== undefined || o.stripeOffset !== undefined)
 
 export class LustreClient {
   private closed = false
+  private readonly paths: PathWalker
 
-  private constructor(private readonly c: Connections, private readonly inflight: number) {}
+  private constructor(private readonly c: Connections, private readonly inflight: number) {
+    this.paths = new PathWalker(() => this.mdc, c.root)
+  }
 
   static async connect(o: ClientOptions): Promise<LustreClient> {
     return new LustreClient(await openConnections(o), o.maxInflight ?? 8)
@@ -79,54 +76,6 @@ export class LustreClient {
     return this.c.mdc
   }
 
-  /**
-   * Walks `path` from the root. Symlinks in the middle are followed (and the last
-   * component too with `follow`), '..' pops a component. Returns the chain of attributes,
-   * root first (the root's entry has only its FID and type).
-   */
-  private async walk(path: string, follow: boolean, parts = components(path)): Promise<MdAttr[]> {
-    const rootEntry = { fid: this.c.root, mode: S_IFDIR } as MdAttr
-    let stack: MdAttr[] = [rootEntry]
-    let queue = [...parts]
-    let hops = 0
-    while (queue.length) {
-      const name = queue.shift()!
-      if (name === '..') { if (stack.length > 1) stack.pop(); continue }
-      if (Buffer.byteLength(name) > NAME_MAX) throw fsError('MDS_GETATTR_NAME', 'ENAMETOOLONG')
-      const dir = stack[stack.length - 1]
-      if (!isDir(dir)) throw fsError('MDS_GETATTR_NAME', 'ENOTDIR')
-      const a = await this.mdc.getattrName(dir.fid, name)
-      if (isLink(a) && (queue.length > 0 || follow)) {
-        if (++hops > SYMLOOP_MAX) throw new LustreRpcError('MDS_GETATTR_NAME', ELOOP, 'client')
-        const target = await this.mdc.readlink(a.fid, a.size)
-        if (target.startsWith('/')) stack = [rootEntry]
-        queue = [...target.split('/').filter(c => c !== '' && c !== '.'), ...queue]
-        continue
-      }
-      stack.push(a)
-    }
-    return stack
-  }
-
-  private async lookup(path: string, follow: boolean): Promise<MdAttr> {
-    const chain = await this.walk(path, follow)
-    const last = chain[chain.length - 1]
-    // The root's entry in the chain is a stub: fetch its attributes.
-    return chain.length === 1 ? this.mdc.getattr(last.fid) : last
-  }
-
-  /** The directory that holds the last component of `path`, and that component's name. */
-  private async parentOf(path: string): Promise<{ dir: MdAttr; name: string }> {
-    const parts = components(path)
-    const name = parts.pop()
-    if (name === undefined || name === '..') throw fsError('MDS_REINT', name === undefined ? 'EEXIST' : 'EINVAL')
-    if (Buffer.byteLength(name) > NAME_MAX) throw fsError('MDS_REINT', 'ENAMETOOLONG')
-    const chain = await this.walk(path, true, parts)
-    const dir = chain[chain.length - 1]
-    if (!isDir(dir)) throw fsError('MDS_REINT', 'ENOTDIR')
-    return { dir, name }
-  }
-
   /** The layout in an MDS reply, asked again by FID when the reply carried none. */
   private async layoutOf(a: MdAttr): Promise<Layout | undefined> {
     return layoutFromMd(a.md, isDir(a)) ?? layoutFromMd((await this.mdc.getattr(a.fid, C('OBD_MD_FLEASIZE') | (isDir(a) ? C('OBD_MD_FLDIREA') : 0n) | C('OBD_MD_FLGETATTR'))).md, isDir(a))
@@ -140,40 +89,59 @@ export class LustreClient {
     return new LustreFile(a.fid, layout, this.c.osts, this.c.brwSize, this.inflight)
   }
 
-  /** REINT_OPEN with O_CREAT|O_EXCL and the asked layout, then MDS_CLOSE: a new empty file. */
-  private async createIn(dir: MdAttr, name: string, o: CreateOptions): Promise<MdAttr> {
-    const asked = o.stripeSize !== undefined || o.stripeCount !== undefined || o.stripeOffset !== undefined
+  /** REINT_OPEN with O_CREAT|O_EXCL and the asked layout: a new empty file, left open (the caller closes it). */
+  private async openNew(dir: { fid: Fid }, name: string, o: CreateOptions): Promise<MdAttr> {
+    const asked = stripesAsked(o)
     if (asked) checkStripeOptions(o)
     const flags = C('MDS_FMODE_READ') | C('MDS_FMODE_WRITE') | C('MDS_OPEN_CREAT') | C('MDS_OPEN_EXCL')
-    const a = await this.mdc.open(dir.fid, name, S_IFREG | ((o.mode ?? 0o644) & 0o7777), flags, asked ? packLovUserMd(o) : undefined)
-    await this.mdc.close(a)
-    return a
+    return this.mdc.open(dir.fid, name, S_IFREG | ((o.mode ?? 0o644) & 0o7777), flags, asked ? packLovUserMd(o) : undefined)
+  }
+
+  /**
+   * The attributes of the object at `path`; with `create`, a missing one is made as a
+   * regular file with that layout (`existing` may refuse a found one). A file made here is
+   * closed (MDS_CLOSE) after the revalidated part: REINT_OPEN is that part's last request,
+   * so a retry never repeats a create that succeeded.
+   */
+  private async resolveFile(path: string, create?: CreateOptions, existing?: () => void): Promise<{ a: MdAttr; created: boolean }> {
+    const res = await this.paths.revalidating(async r => {
+      const found = await this.paths.lookup(r, path, true).catch(e => { if (!create) throw e; return ignoreEnoent(e) })
+      if (found) { existing?.(); return { a: found, created: false } }
+      const { dir, name } = await this.paths.parentOf(r, path)
+      return { a: await this.openNew(dir, name, create!), created: true }
+    })
+    if (res.created) await this.mdc.close(res.a)
+    return res
   }
 
   /** Opens a file for data access; with `create`, creates it first when missing (then `layout` applies). */
   async open(path: string, o: { create?: boolean; layout?: CreateOptions } = {}): Promise<LustreFile> {
-    try {
-      return await this.fileOf(await this.lookup(path, true))
-    } catch (e) {
-      if (!o.create || statusOf(e) !== E.ENOENT) throw e
-    }
-    const { dir, name } = await this.parentOf(path)
-    return this.fileOf(await this.createIn(dir, name, o.layout ?? {}))
+    return this.fileOf((await this.resolveFile(path, o.create ? o.layout ?? {} : undefined)).a)
   }
 
   async mkdir(path: string, mode = 0o755): Promise<void> {
-    const { dir, name } = await this.parentOf(path)
-    await this.mdc.create(dir.fid, name, S_IFDIR | (mode & 0o7777))
+    await this.paths.revalidating(async r => {
+      const { dir, name, key } = await this.paths.parentOf(r, path)
+      // The reply describes the new directory: cache it, as ll_new_node instantiates the dentry from it.
+      this.paths.cache.put(key, await this.mdc.create(dir.fid, name, S_IFDIR | (mode & 0o7777)))
+    })
   }
 
   /** Names in a directory ('.' and '..' left out), read page by page from hash 0. */
   async readdir(path: string): Promise<Array<{ name: string; type?: string }>> {
-    const d = await this.lookup(path, true)
-    if (!isDir(d)) throw fsError('MDS_READPAGE', 'ENOTDIR')
+    return this.paths.revalidating(async r => {
+      // Only the FID is needed: a cached directory (or the root) costs no request.
+      const d = await this.paths.node(r, path, true)
+      if (!isDir(d)) throw fsError('MDS_READPAGE', 'ENOTDIR')
+      return this.readdirOf(d.fid)
+    })
+  }
+
+  private async readdirOf(fid: Fid): Promise<Array<{ name: string; type?: string }>> {
     const out: Array<{ name: string; type?: string }> = []
     const seen = new Set<string>()
     for (let hash = 0n; ;) {
-      const pages = parseDirPages(await this.mdc.readpage(d.fid, hash, READDIR_BYTES))
+      const pages = parseDirPages(await this.mdc.readpage(fid, hash, READDIR_BYTES))
       let fresh = 0
       for (const p of pages) {
         for (const e of p.entries) {
@@ -196,26 +164,29 @@ export class LustreClient {
 
   /** Attributes of `path` (a symlink itself, not its target); a file's size comes from its objects. */
   async stat(path: string): Promise<StatResult> {
-    const a = await this.lookup(path, false)
-    const type = isDir(a) ? 'dir' : isLink(a) ? 'symlink' : isReg(a) ? 'file' : 'other'
-    const st: StatResult = { fid: a.fid, type, mode: a.mode, uid: a.uid, gid: a.gid, nlink: a.nlink, size: a.size, atime: a.atime, mtime: a.mtime, ctime: a.ctime }
-    if (type === 'symlink') st.target = await this.mdc.readlink(a.fid, a.size)
-    if (type === 'file') {
-      const layout = await this.layoutOf(a)
-      if (layout && layout.objects.length) {
-        // ll_merge_attr: size from the objects, each time the later of the MDS's and the OSTs'.
-        const o = await new LustreFile(a.fid, layout, this.c.osts, this.c.brwSize, this.inflight).attrs()
-        st.size = BigInt(o.size)
-        for (const k of ['atime', 'mtime', 'ctime'] as const) if (o[k] > st[k]) st[k] = o[k]
-      }
+    const { st, layout } = await this.paths.revalidating(async r => {
+      const a = await this.paths.lookup(r, path, false)
+      const type = isDir(a) ? 'dir' : isLink(a) ? 'symlink' : isReg(a) ? 'file' : 'other'
+      const st: StatResult = { fid: a.fid, type, mode: a.mode, uid: a.uid, gid: a.gid, nlink: a.nlink, size: a.size, atime: a.atime, mtime: a.mtime, ctime: a.ctime }
+      if (type === 'symlink') st.target = await this.mdc.readlink(a.fid, a.size)
+      return { st, layout: type === 'file' ? await this.layoutOf(a) : undefined }
+    })
+    if (layout && layout.objects.length) {
+      // ll_merge_attr: size from the objects, each time the later of the MDS's and the OSTs'.
+      const o = await new LustreFile(st.fid, layout, this.c.osts, this.c.brwSize, this.inflight).attrs()
+      st.size = BigInt(o.size)
+      for (const k of ['atime', 'mtime', 'ctime'] as const) if (o[k] > st[k]) st[k] = o[k]
     }
     return st
   }
 
   /** A new empty regular file, with the layout asked (defaults where not). -EEXIST if the name is taken. */
   async create(path: string, o: CreateOptions = {}): Promise<void> {
-    const { dir, name } = await this.parentOf(path)
-    await this.createIn(dir, name, o)
+    const a = await this.paths.revalidating(async r => {
+      const { dir, name } = await this.paths.parentOf(r, path)
+      return this.openNew(dir, name, o)
+    })
+    await this.mdc.close(a)
   }
 
   /** Writes `data` at `offset`, creating the file (default layout) if it is missing. */
@@ -233,12 +204,13 @@ export class LustreClient {
    * truncated first, and asking it for a layout is -EEXIST (a layout is set once, at create).
    */
   async writeFile(path: string, data: Uint8Array, layout?: CreateOptions): Promise<void> {
-    const exists = await this.lookup(path, true).then(() => true, e => { if (statusOf(e) === E.ENOENT) return false; throw e })
-    if (exists) {
-      if (layout && (layout.stripeCount !== undefined || layout.stripeSize !== undefined || layout.stripeOffset !== undefined)) throw fsError('MDS_REINT', 'EEXIST')
-      await this.truncate(path, 0)
+    const { a, created } = await this.resolveFile(path, layout ?? {}, () => { if (stripesAsked(layout)) throw fsError('MDS_REINT', 'EEXIST') })
+    const f = await this.fileOf(a)
+    if (!created) {
+      await this.setSize(a.fid, 0)
+      await f.truncate(0)
     }
-    await (await this.open(path, { create: true, layout })).write(0, data)
+    await f.write(0, data)
   }
 
   async readFile(path: string): Promise<Uint8Array> {
@@ -247,57 +219,83 @@ export class LustreClient {
     return f.read(0, size, size)
   }
 
-  /** Removes a name that is not a directory (-EISDIR for one). */
+  /**
+   * Removes a name that is not a directory (-EISDIR for one): one REINT_UNLINK by parent
+   * FID and name, without looking the child up first (see Mdc.unlink).
+   */
   async unlink(path: string): Promise<void> {
-    const { dir, name } = await this.parentOf(path)
-    const child = await this.mdc.getattrName(dir.fid, name)
-    if (isDir(child)) throw fsError('MDS_REINT', 'EISDIR')
-    await this.mdc.unlink(dir.fid, name, child.fid, false)
+    await this.paths.revalidating(async r => {
+      const { dir, name, key } = await this.paths.parentOf(r, path)
+      // Not a directory once removed: only a stale entry could sit at that path.
+      try { await this.mdc.unlink(dir.fid, name, false) } finally { this.paths.cache.drop(key, false) }
+    })
   }
 
-  /** Removes an empty directory; the MDS answers -ENOTEMPTY for one that is not. */
+  /** Removes an empty directory; the MDS answers -ENOTEMPTY for one that is not, -ENOTDIR for a non-directory. */
   async rmdir(path: string): Promise<void> {
-    const { dir, name } = await this.parentOf(path)
-    const child = await this.mdc.getattrName(dir.fid, name)
-    if (!isDir(child)) throw fsError('MDS_REINT', 'ENOTDIR')
-    await this.mdc.unlink(dir.fid, name, child.fid, true)
+    await this.paths.revalidating(async r => {
+      const { dir, name, key } = await this.paths.parentOf(r, path)
+      try { await this.mdc.unlink(dir.fid, name, true) } finally { this.paths.cache.drop(key) }
+    })
   }
 
   /** rn_mode is the target's mode when it exists, else the source's (ll_rename). */
   async rename(from: string, to: string): Promise<void> {
-    const src = await this.parentOf(from)
-    const tgt = await this.parentOf(to)
-    const child = await this.mdc.getattrName(src.dir.fid, src.name)
-    const existing = await this.mdc.getattrName(tgt.dir.fid, tgt.name).catch(e => { if (statusOf(e) === E.ENOENT) return undefined; throw e })
-    await this.mdc.rename(src.dir.fid, src.name, tgt.dir.fid, tgt.name, (existing ?? child).mode)
+    await this.paths.revalidating(async r => {
+      const [src, tgt] = await Promise.all([this.paths.parentOf(r, from), this.paths.parentOf(r, to)])
+      const [child, existing] = await Promise.all([
+        this.mdc.getattrName(src.dir.fid, src.name),
+        this.mdc.getattrName(tgt.dir.fid, tgt.name).catch(ignoreEnoent),
+      ])
+      try {
+        await this.mdc.rename(src.dir.fid, src.name, tgt.dir.fid, tgt.name, (existing ?? child).mode)
+      } finally {
+        // Both names, and what was cached under them, now mean something else.
+        this.paths.cache.drop(src.key)
+        this.paths.cache.drop(tgt.key)
+      }
+      this.paths.cache.put(tgt.key, child)
+    })
   }
 
   /** A hard link `newPath` to `existing` (not following a symlink at `existing`, as link(2)). */
   async link(existing: string, newPath: string): Promise<void> {
-    const obj = await this.lookup(existing, false)
-    if (isDir(obj)) throw fsError('MDS_REINT', 'EPERM')
-    const { dir, name } = await this.parentOf(newPath)
-    await this.mdc.link(obj.fid, dir.fid, name)
+    await this.paths.revalidating(async r => {
+      const obj = await this.paths.node(r, existing, false)
+      if (isDir(obj)) throw fsError('MDS_REINT', 'EPERM')
+      const { dir, name } = await this.paths.parentOf(r, newPath)
+      await this.mdc.link(obj.fid, dir.fid, name)
+    })
   }
 
   async symlink(target: string, path: string): Promise<void> {
     if (!target || target.includes('\0')) throw new ClientError('LC_CLIENT_ARG', 'a symlink target is a non-empty string without NUL')
-    const { dir, name } = await this.parentOf(path)
-    await this.mdc.create(dir.fid, name, S_IFLNK | 0o777, target)
+    await this.paths.revalidating(async r => {
+      const { dir, name, key } = await this.paths.parentOf(r, path)
+      try { await this.mdc.create(dir.fid, name, S_IFLNK | 0o777, target) } finally { this.paths.cache.drop(key, false) }
+    })
+  }
+
+  /** REINT_SETATTR with a new size (the MDS decides whether it may), as ll_setattr_raw sends it. */
+  private async setSize(fid: Fid, size: number): Promise<void> {
+    const t = BigInt(Math.floor(Date.now() / 1000))
+    await this.mdc.setattr(fid, {
+      valid: C('MDS_ATTR_SIZE') | C('MDS_ATTR_MTIME') | C('MDS_ATTR_CTIME') | C('MDS_ATTR_MTIME_SET') | C('MDS_ATTR_CTIME_SET') | C('MDS_ATTR_OVERRIDE'),
+      size: BigInt(size), mtime: t, ctime: t, bias: Number(C('MDS_DATA_MODIFIED')),
+    })
   }
 
   /**
-   * truncate(2) as llite does it: REINT_SETATTR with the size (the MDS decides whether it
-   * may), then OST_PUNCH of every object to its share of the new size.
+   * truncate(2) as llite does it: REINT_SETATTR with the size, then OST_PUNCH of every
+   * object to its share of the new size.
    */
   async truncate(path: string, size: number): Promise<void> {
     if (!Number.isSafeInteger(size) || size < 0) throw new ClientError('LC_CLIENT_ARG', `size ${size} is not a non-negative integer`)
-    const a = await this.lookup(path, true)
-    const f = await this.fileOf(a)
-    const t = BigInt(Math.floor(Date.now() / 1000))
-    await this.mdc.setattr(a.fid, {
-      valid: C('MDS_ATTR_SIZE') | C('MDS_ATTR_MTIME') | C('MDS_ATTR_CTIME') | C('MDS_ATTR_MTIME_SET') | C('MDS_ATTR_CTIME_SET') | C('MDS_ATTR_OVERRIDE'),
-      size: BigInt(size), mtime: t, ctime: t, bias: Number(C('MDS_DATA_MODIFIED')),
+    const f = await this.paths.revalidating(async r => {
+      const a = await this.paths.lookup(r, path, true)
+      const f = await this.fileOf(a)
+      await this.setSize(a.fid, size)
+      return f
     })
     await f.truncate(size)
   }
@@ -309,17 +307,23 @@ export class LustreClient {
    */
   async setstripe(path: string, o: StripeOptions): Promise<void> {
     checkStripeOptions(o)
-    const a = await this.lookup(path, true).catch(e => { if (statusOf(e) === E.ENOENT) return undefined; throw e })
-    if (!a) return this.create(path, o)
-    if (!isDir(a)) throw fsError('MDS_REINT', 'EEXIST')
-    await this.mdc.setattr(a.fid, { valid: 0n }, packLovUserMd(o))
+    const missing = await this.paths.revalidating(async r => {
+      const a = await this.paths.node(r, path, true).catch(ignoreEnoent)
+      if (!a) return true
+      if (!isDir(a)) throw fsError('MDS_REINT', 'EEXIST')
+      await this.mdc.setattr(a.fid, { valid: 0n }, packLovUserMd(o))
+      return false
+    })
+    if (missing) await this.create(path, o)
   }
 
   /** A file's layout, or a directory's default layout; undefined when there is none. */
   async getstripe(path: string): Promise<Layout | undefined> {
-    const a = await this.lookup(path, true)
-    if (isDir(a)) return layoutFromMd((await this.mdc.getattr(a.fid, C('OBD_MD_FLEASIZE') | C('OBD_MD_FLDIREA'))).md, true)
-    return this.layoutOf(a)
+    return this.paths.revalidating(async r => {
+      const a = await this.paths.node(r, path, true)
+      if (isDir(a)) return layoutFromMd((await this.mdc.getattr(a.fid, C('OBD_MD_FLEASIZE') | C('OBD_MD_FLDIREA'))).md, true)
+      return this.layoutOf(a.attr ?? await this.mdc.getattr(a.fid))
+    })
   }
 
   async statfs(): Promise<StatfsResult> {
@@ -337,7 +341,7 @@ export class LustreClient {
 
   /** Makes a file's written data durable: OST_SYNC of each of its objects, in parallel (as fsync(2) does). */
   async fsync(path: string): Promise<void> {
-    const layout = await this.layoutOf(await this.lookup(path, true))
+    const layout = await this.paths.revalidating(async r => this.layoutOf(await this.paths.lookup(r, path, true)))
     await Promise.all((layout?.objects ?? []).map(o => {
       const ost = this.c.osts.get(o.ostIndex)
       if (!ost) throw new ClientError('LC_CLIENT_NO_OST', `no connection to OST ${o.ostIndex}`)

@@ -199,11 +199,20 @@ export class Mdc {
     return attrOf(r.reply.fields)
   }
 
-  /** REINT_UNLINK (mdc_unlink_pack): ul_mode S_IFDIR for rmdir, 0 for unlink (ll_rmdir, ll_unlink). */
-  async unlink(parent: Fid, name: string, child: Fid, rmdir: boolean): Promise<void> {
+  /**
+   * REINT_UNLINK (mdc_unlink_pack) by parent FID and name: the MDT resolves the name
+   * itself, so ul_fid2 may stay zero when the client has not looked the child up (as
+   * ll_rmdir_entry sends it, and ll_unlink without an inode). ul_mode tells rmdir
+   * (S_IFDIR) from unlink. A kernel ll_unlink sends 0 there because the VFS has already
+   * refused a directory; this client has no VFS in front, so unlink sends S_IFREG, as
+   * Lustre 1.x's ll_unlink did. An MDT that reads ul_mode (reference/mds; early 2.x
+   * mdd_may_delete's is_dir test) then answers -EISDIR for a directory instead of
+   * removing an empty one.
+   */
+  async unlink(parent: Fid, name: string, rmdir: boolean, child: Fid = ZERO_FID): Promise<void> {
     const rec = makeStruct('mdt_rec_unlink', {
       ...this.rec('ul', 'REINT_UNLINK', 2),
-      ul_fid1: wireFid(parent), ul_fid2: wireFid(child), ul_mode: rmdir ? S_IFDIR : 0, ul_time: now(),
+      ul_fid1: wireFid(parent), ul_fid2: wireFid(child), ul_mode: rmdir ? S_IFDIR : S_IFREG, ul_time: now(),
     })
     await this.imp.call({ format: 'RQF_MDS_REINT_UNLINK', fields: { RMF_REC_REINT: rec, RMF_NAME: name } })
   }
