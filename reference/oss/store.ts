@@ -8,6 +8,9 @@ import { join } from 'node:path'
 import { E } from '../common/index.js'
 import { OstError, OST_MAX_PRECREATE, errnoOfFs, type ObjectAttr } from './obdo.js'
 
+/** Objects one OST_CREATE makes at most; below OST_MAX_PRECREATE, which the protocol allows. */
+const CREATE_PER_CALL = 2048n
+
 /** Subdirectories objects are spread over (ldiskfs OSTs use 32: d0..d31). */
 const SUBDIRS = 32n
 /** Files created at once while precreating: enough to overlap I/O, few enough to leave descriptors free. */
@@ -109,7 +112,8 @@ export class ObjectStore {
   /**
    * Creates objects after the last one up to `upTo` and returns the new last id, as
    * ofd_create_hdl does: nothing when upTo is not past the last id; at most
-   * OST_MAX_PRECREATE per call (the MDS asks again); and when upTo is more than five
+   * CREATE_PER_CALL per call (the MDS asks again; one request never holds the OST for
+   * seconds, whatever a peer asks for); and when upTo is more than five
    * batches ahead (an OST replaced under a running MDS) only the last batch, moving the
    * last id up. Files first, then LAST_ID: a crash between leaves files past LAST_ID,
    * which the next create recreates empty, never an id at or below LAST_ID without its file.
@@ -118,8 +122,8 @@ export class ObjectStore {
     return this.locked('create', async () => {
       let base = this.last
       if (upTo <= base) return base
-      if (upTo - base > 5n * OST_MAX_PRECREATE) base = upTo - OST_MAX_PRECREATE
-      const target = upTo - base > OST_MAX_PRECREATE ? base + OST_MAX_PRECREATE : upTo
+      if (upTo - base > 5n * OST_MAX_PRECREATE) base = upTo - CREATE_PER_CALL
+      const target = upTo - base > CREATE_PER_CALL ? base + CREATE_PER_CALL : upTo
       let created = base
       let failure: unknown
       for (let first = base + 1n; first <= target && failure === undefined; first += BigInt(CREATE_PARALLEL)) {

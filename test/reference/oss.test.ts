@@ -330,18 +330,20 @@ t.test('firstIndex: an OSS serving OST0002 only', async t => {
   t.throws(() => new OssServer({ dir, osts: 2, firstIndex: 0xffff }), 'indexes past 0xffff: refused')
 })
 
-t.test('precreation comes in batches of at most OST_MAX_PRECREATE; far ahead, only the last batch', async t => {
+t.test('precreation comes in batches of at most 2048 per request; far ahead, only the last batch', async t => {
   const dir = tempDir(t)
   const { oss } = await startOss(t, { dir })
   const max = C('OST_MAX_PRECREATE')
+  const per = 2048n
   const i0 = await connected(t, oss, 0)
-  t.equal(await create(i0, max + 5000n), max, 'one batch per request')
-  t.equal(await create(i0, max + 5000n), max + 5000n, 'the rest on the next request')
+  t.equal(await create(i0, per + 500n), per, 'one batch per request')
+  t.equal(await create(i0, per + 500n), per + 500n, 'the rest on the next request')
   const i1 = await connected(t, oss, 1)
   const far = 6n * max + 17n
-  t.equal(await create(i1, far), far, 'more than five batches ahead: the last id moves up')
+  t.equal(await create(i1, far), far, 'more than five OST_MAX_PRECREATE ahead: the last id moves up')
   t.equal(status(await objCall(i1, 'RQF_OST_GETATTR', 5n)), E.ENOENT, 'ids skipped over do not exist')
-  t.equal(status(await objCall(i1, 'RQF_OST_GETATTR', far - max + 1n)), 0, 'the last batch does')
+  t.equal(status(await objCall(i1, 'RQF_OST_GETATTR', far - per)), E.ENOENT, 'nor the one before the last batch')
+  t.equal(status(await objCall(i1, 'RQF_OST_GETATTR', far - per + 1n)), 0, 'the last batch does')
 })
 
 t.test('concurrent writes, reads and truncates stay whole', async t => {
