@@ -10,7 +10,8 @@ import { compileStruct, type StructLayout } from '../src/wire/layout.js'
 import { decodeAt, encodeAt, encodedSize, reader } from '../src/wire/struct-codec.js'
 import { isWireError } from '../src/wire/errors.js'
 import { constantOf, loadSpec, packageRoot } from '../src/wire/spec.js'
-import { decodeMessage, encodeFormatted } from '../src/wire/lustre-msg.js'
+import { decodeMessage } from '../src/wire/lustre-msg.js'
+import { encodeFormatted } from '../src/wire/lustre-msg-encode.js'
 import { assertValid, validateMessage, validateStruct, WireValidationError } from '../src/wire/validate.js'
 
 type Schema = Record<string, any>

@@ -8,10 +8,12 @@ export { decodeAt, encodeAt, encodedSize, reader } from './struct-codec.js'
 export type { Reader } from './struct-codec.js'
 export { decodeStruct, encodeStruct } from './struct.js'
 export {
-  decodeMessage, decodeMessageIn, encodeMessage, encodeFormatted, reencode, frameMessage, round8,
+  decodeMessage, decodeMessageIn, frameMessage, round8,
   LUSTRE_MSG_MAGIC_V2, LUSTRE_MSG_MAGIC_V2_SWABBED, MAX_BUFCOUNT,
 } from './lustre-msg.js'
-export type { LustreMessage, MessageKind, DecodeOptions, EncodeMessageInput } from './lustre-msg.js'
+export { encodeMessage, encodeFormatted, reencode } from './lustre-msg-encode.js'
+export type { LustreMessage, MessageKind, DecodeOptions } from './lustre-msg.js'
+export type { EncodeMessageInput } from './lustre-msg-encode.js'
 export type { DecodedBuffer, EncodeBuffer } from './buffer-codec.js'
 export * from './nid.js'
 export {
