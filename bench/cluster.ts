@@ -103,8 +103,8 @@ export interface TransferResult {
 export async function transfer(c: RunningCluster, bytes: number, name: string, piece = 16 * MiB): Promise<TransferResult> {
   const pids = [c.pids!.mds, ...c.pids!.oss]
   let peak = 0
-  const timer = setInterval(() => { peak = Math.max(peak, pids.reduce((a, p) => a + rss(p), 0)) }, 50)
   const client = await LustreClient.connect({ mds: c.mdsAddress, oss: c.ossAddresses })
+  const timer = setInterval(() => { peak = Math.max(peak, pids.reduce((a, p) => a + rss(p), 0)) }, 50)
   try {
     const path = `/${name}`
     await client.create(path, { stripeCount: 4, stripeSize: MiB })

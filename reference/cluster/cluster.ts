@@ -74,14 +74,14 @@ export async function startCluster(o: ClusterOptions): Promise<RunningCluster> {
   const { host, count, fsname } = check(o)
   mkdirSync(o.dir, { recursive: true })
   const osses: OssServer[] = []
+  const ranges = ostRanges(o.osts, count)
   let mds: MdsServer | undefined
   try {
-    for (const [k, r] of ostRanges(o.osts, count).entries()) {
+    for (const [k, r] of ranges.entries()) {
       const s = new OssServer({ dir: o.dir, osts: r.n, firstIndex: r.first, fsname, host, port: portFor(o.ossPort, k), log: o.log, recorder: o.recorder })
       await s.start()
       osses.push(s)
     }
-    const ranges = ostRanges(o.osts, count)
     const ostAddrs: OstAddress[] = osses.flatMap((s, k) => Array.from({ length: ranges[k].n }, (_, i) => ({ index: ranges[k].first + i, host, port: s.port, nid: s.nid })))
     mds = new MdsServer({ dir: o.dir, osts: ostAddrs, fsname, host, port: o.mdsPort ?? 0, log: o.log, recorder: o.recorder })
     await mds.start()
@@ -91,7 +91,6 @@ export async function startCluster(o: ClusterOptions): Promise<RunningCluster> {
     throw e
   }
   const m = mds
-  const ranges = ostRanges(o.osts, count)
   return {
     mds: { role: 'mds', host, port: m.port, nid: m.nid },
     oss: osses.map((s, k) => ({ role: 'oss', host, port: s.port, nid: s.nid, osts: Array.from({ length: ranges[k].n }, (_, i) => ranges[k].first + i) })),

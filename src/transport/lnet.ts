@@ -174,20 +174,19 @@ export class LnetEndpoint {
     const c = this.conn(peer)
     const cookie = o.ack ? this.cookie++ : undefined
     const wmd = cookie !== undefined ? { wh_interface_cookie: this.incarnation, wh_object_cookie: cookie } : NO_WMD
-    const acked = cookie !== undefined ? this.await<void>(this.pendingAcks, cookie, `PUT portal ${o.portal} bits ${o.matchBits}`, o.timeoutMs) : undefined
     c.send(this.hdr(peer, K.LNET_MSG_PUT, { put: { ack_wmd: wmd, match_bits: o.matchBits, hdr_data: o.hdrData ?? 0n, ptl_index: o.portal, offset: o.offset ?? 0 } }), payload)
-    return acked ?? Promise.resolve()
+    // Waited for only once sent (an ACK cannot come in this tick): a send that throws leaves nothing pending.
+    return cookie !== undefined ? this.await<void>(this.pendingAcks, cookie, `PUT portal ${o.portal} bits ${o.matchBits}`, o.timeoutMs) : Promise.resolve()
   }
 
   /** LNet GET: resolves with the REPLY's payload (or fails after timeoutMs). */
   get(peer: Peer, o: { portal: number; matchBits: bigint; srcOffset?: number; length: number; timeoutMs?: number }): Promise<Uint8Array> {
     const c = this.conn(peer)
     const cookie = this.cookie++
-    const p = this.await<Uint8Array>(this.pendingGets, cookie, `GET portal ${o.portal} bits ${o.matchBits}`, o.timeoutMs)
     c.send(this.hdr(peer, K.LNET_MSG_GET, {
       get: { return_wmd: { wh_interface_cookie: this.incarnation, wh_object_cookie: cookie }, match_bits: o.matchBits, ptl_index: o.portal, src_offset: o.srcOffset ?? 0, sink_length: o.length },
     }))
-    return p
+    return this.await<Uint8Array>(this.pendingGets, cookie, `GET portal ${o.portal} bits ${o.matchBits}`, o.timeoutMs)
   }
 
   /** Takes every PUT to `portal` that no memory descriptor claims (a service's request portal). */
@@ -213,8 +212,8 @@ export class LnetEndpoint {
     }
     const msg = hdr.msg as Obj
     switch (hdr.type as number) {
-      case K.LNET_MSG_PUT: return this.onPut(peer, hdr, msg.put as Obj, payload)
-      case K.LNET_MSG_GET: return this.onGet(peer, msg.get as Obj)
+      case K.LNET_MSG_PUT: return this.onPut(conn, peer, hdr, msg.put as Obj, payload)
+      case K.LNET_MSG_GET: return this.onGet(conn, peer, msg.get as Obj)
       case K.LNET_MSG_REPLY: {
         const w = (msg.reply as Obj).dst_wmd as Obj
         const p = this.pendingGets.get(w.wh_object_cookie as bigint)
@@ -233,7 +232,8 @@ export class LnetEndpoint {
     }
   }
 
-  private onPut(peer: Peer, hdr: Obj, put: Obj, payload: Uint8Array): void {
+  // ACKs and REPLYs go back on the connection the message came on (its sender's own).
+  private onPut(conn: SocklndConnection, peer: Peer, hdr: Obj, put: Obj, payload: Uint8Array): void {
     const portal = put.ptl_index as number
     const bits = put.match_bits as bigint
     const md = this.findMd(portal, bits, peer, 'sink')
@@ -242,23 +242,23 @@ export class LnetEndpoint {
     if (md) {
       const offset = put.offset as number
       const n = Math.max(0, Math.min(payload.length, md.buffer.length - offset))
-      md.buffer.set(payload.subarray(0, n), offset)
-      if (wantsAck) this.conn(peer).send(this.hdr(peer, K.LNET_MSG_ACK, { ack: { dst_wmd: ackWmd, match_bits: bits, mlength: n } }))
+      if (n > 0) md.buffer.set(payload.subarray(0, n), offset)
+      if (wantsAck) conn.send(this.hdr(peer, K.LNET_MSG_ACK, { ack: { dst_wmd: ackWmd, match_bits: bits, mlength: n } }))
       md.onEvent?.({ peer, length: n, offset })
       return
     }
     const handler = this.portals.get(portal)
     if (!handler) return this.log(`lnet: PUT to portal ${portal} match ${bits} from ${nidFromWire(peer.nid)} matched nothing; dropped`)
-    if (wantsAck) this.conn(peer).send(this.hdr(peer, K.LNET_MSG_ACK, { ack: { dst_wmd: ackWmd, match_bits: bits, mlength: payload.length } }))
+    if (wantsAck) conn.send(this.hdr(peer, K.LNET_MSG_ACK, { ack: { dst_wmd: ackWmd, match_bits: bits, mlength: payload.length } }))
     handler({ peer, hdr, body: put, payload })
   }
 
-  private onGet(peer: Peer, get: Obj): void {
+  private onGet(conn: SocklndConnection, peer: Peer, get: Obj): void {
     const md = this.findMd(get.ptl_index as number, get.match_bits as bigint, peer, 'source')
     if (!md) return this.log(`lnet: GET on portal ${String(get.ptl_index)} match ${String(get.match_bits)} from ${nidFromWire(peer.nid)} matched nothing; dropped`)
     const off = get.src_offset as number
     const len = Math.max(0, Math.min(get.sink_length as number, md.buffer.length - off))
-    this.conn(peer).send(this.hdr(peer, K.LNET_MSG_REPLY, { reply: { dst_wmd: get.return_wmd } }), md.buffer.subarray(off, off + len))
+    conn.send(this.hdr(peer, K.LNET_MSG_REPLY, { reply: { dst_wmd: get.return_wmd } }), md.buffer.subarray(off, off + len))
     md.onEvent?.({ peer, length: len, offset: off })
   }
 

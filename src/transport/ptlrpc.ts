@@ -242,7 +242,14 @@ export class PtlrpcEndpoint {
     }
   }
 
+  /** A bulk of `length` bytes takes the match bits mbits .. mbits + MDs - 1, which must stay u64. */
+  private checkBits(mbits: bigint, length: number): void {
+    const last = mbits + BigInt(Math.max(0, Math.ceil(length / BULK_MD_SIZE) - 1))
+    if (last > 0xffffffffffffffffn) throw new TransportError('LC_RPC_BULK', `bulk of ${length} bytes at match bits ${mbits} runs past 2^64`)
+  }
+
   private async bulkGet(peer: Peer, mbits: bigint, length: number, portal: number): Promise<Uint8Array> {
+    this.checkBits(mbits, length)
     if (length <= BULK_MD_SIZE) {
       // One MD: the REPLY's payload is the bulk, no assembly copy.
       const b = await this.lnet.get(peer, { portal, matchBits: mbits, length, timeoutMs: this.timeoutMs })
@@ -264,6 +271,7 @@ export class PtlrpcEndpoint {
   }
 
   private async bulkPut(peer: Peer, mbits: bigint, data: Uint8Array, portal: number): Promise<void> {
+    this.checkBits(mbits, data.length)
     const parts: Promise<void>[] = []
     for (let i = 0; i * BULK_MD_SIZE < data.length; i++) {
       parts.push(this.lnet.put(peer, { portal, matchBits: mbits + BigInt(i), ack: true, timeoutMs: this.timeoutMs }, data.subarray(i * BULK_MD_SIZE, (i + 1) * BULK_MD_SIZE)))

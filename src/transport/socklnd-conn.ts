@@ -104,8 +104,10 @@ export class SocklndConnection extends EventEmitter {
     // A large payload (bulk) goes out after its headers without being copied into one frame;
     // the caller's buffer stays untouched until its RPC completes, after the bytes left.
     if (this.closed) return
+    // Headers first, so that an encoding error leaves the socket as it was (never corked).
+    const head = encodeLnetHeaders(hdr, payload.length, this.le)
     this.socket.cork()
-    this.socket.write(encodeLnetHeaders(hdr, payload.length, this.le))
+    this.socket.write(head)
     this.socket.write(payload)
     this.socket.uncork()
   }
@@ -129,7 +131,13 @@ export class SocklndConnection extends EventEmitter {
     for (const f of frames) {
       if (this.closed) return
       if (f.raw) this.opts.recorder?.record('received', f.raw)
-      this.onFrame(f)
+      try {
+        this.onFrame(f)
+      } catch (e) {
+        // Whatever a peer's message makes go wrong here ends this connection, never the process.
+        this.close(new TransportError('LC_LNET_PROTOCOL', `message from peer could not be handled: ${(e as Error).message}`, e))
+        return
+      }
     }
   }
 

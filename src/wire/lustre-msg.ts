@@ -181,8 +181,10 @@ export function decodeMessage(buf: Uint8Array, opts: DecodeOptions = {}): Lustre
 
 /** decodeMessage of bytes[start, start + length), read where it lies (no copy, no view). */
 export function decodeMessageIn(bytes: Uint8Array, start: number, length: number, opts: DecodeOptions = {}): LustreMessage {
+  // Framing errors already name message-relative offsets; only the buffers' checks run in place.
+  const framed = frame(bytes, start, length, opts, true)
   try {
-    return decodeFramed(frame(bytes, start, length, opts, true), opts)
+    return decodeFramed(framed, opts)
   } catch (e) {
     // Read in place, offsets are absolute: decode again relative to the message, so the
     // error (thrown again, the same one) names the message's own offsets.

@@ -170,3 +170,57 @@ t.test('a client bulk shorter than the server asks for fails the transfer, with 
   t.equal(outcome, 'LC_RPC_BULK', 'the server learns the bulk was short')
   t.equal(r.reply.body.pb_status, -5, 'and can fail the RPC')
 })
+
+/** A raw socklnd peer at 127.0.0.4 (connreq and hello done), for sending what no endpoint would. */
+async function rawPeer(port: number) {
+  const sock = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.4' })
+  sock.on('error', () => {})
+  await new Promise<void>(r => sock.on('connect', () => r()))
+  const me = nidToWire('127.0.0.4@tcp')
+  sock.write(encodeConnreq(nidToWire('127.0.0.1@tcp')))
+  sock.write(encodeHello({ srcNid: me, dstNid: nidToWire('127.0.0.1@tcp'), srcPid: 12345, dstPid: 12345, srcIncarnation: 1n, dstIncarnation: 0n, ctype: 0 }))
+  const put = (o: { srcPid?: number; portal: number; bits: bigint; offset?: number; ack?: boolean }, payload: Uint8Array) => sock.write(encodeLnetFrame({
+    dest_nid: nidToWire('127.0.0.1@tcp'), src_nid: me, dest_pid: 12345, src_pid: o.srcPid ?? 12345, type: 1, payload_length: 0,
+    msg: { put: { ack_wmd: o.ack ? { wh_interface_cookie: 1n, wh_object_cookie: 7n } : { wh_interface_cookie: ~0n & 0xffffffffffffffffn, wh_object_cookie: ~0n & 0xffffffffffffffffn }, match_bits: o.bits, hdr_data: 0n, ptl_index: o.portal, offset: o.offset ?? 0 } },
+  }, payload))
+  return { sock, put }
+}
+
+t.test('an ACK asked for under another pid, or a PUT past the end of an MD, harms no one', async t => {
+  const { sl, cl, server, client, port } = await pair(t)
+  server.serve(P('MDS_REQUEST_PORTAL'), P('MDC_REPLY_PORTAL'), () => ({ status: 0 }))
+  sl.attachMd({ portal: P('OST_BULK_PORTAL'), matchBits: 5n, kind: 'sink', buffer: new Uint8Array(10) })
+  const raw = await rawPeer(port)
+  await new Promise(r => setTimeout(r, 50))
+  // The sender claims another pid on its own connection; the ACK goes back on that connection.
+  raw.put({ srcPid: 999, portal: P('OST_BULK_PORTAL'), bits: 5n, ack: true }, new Uint8Array(4))
+  // An offset beyond the MD's 10 bytes: nothing is written, nothing throws.
+  raw.put({ portal: P('OST_BULK_PORTAL'), bits: 5n, offset: 100 }, new Uint8Array(4))
+  await new Promise(r => setTimeout(r, 100))
+  const peer = await cl.connect('127.0.0.1', port)
+  const r = await client.call(peer, { format: 'RQF_OBD_PING', portal: P('MDS_REQUEST_PORTAL'), replyPortal: P('MDC_REPLY_PORTAL') })
+  t.equal(r.reply.kind, 'reply', 'the server is alive and serves others')
+  raw.sock.destroy()
+})
+
+t.test('a bulk whose match bits would pass 2^64 fails cleanly, and the RPC still gets its reply', async t => {
+  const { cl, server, port } = await pair(t)
+  let code = ''
+  server.serve(P('OST_IO_PORTAL'), P('OSC_REPLY_PORTAL'), async req => {
+    try {
+      await req.bulkPut(new Uint8Array(2 << 20), P('OST_BULK_PORTAL'))
+    } catch (e) {
+      code = (e as TransportError).code
+    }
+    return { status: code ? -5 : 0, error: !!code }
+  })
+  // The next xid is 2^64 - 1: a 2 MiB bulk would need match bits 2^64.
+  const client = new PtlrpcEndpoint(cl, { xidBase: 0xffffffffffffffffn - 16n })
+  const peer = await cl.connect('127.0.0.1', port)
+  const r = await client.call(peer, {
+    format: 'RQF_OST_BRW_READ', portal: P('OST_IO_PORTAL'), replyPortal: P('OSC_REPLY_PORTAL'), bulkSinkLength: 1 << 20, timeoutMs: 5000,
+    fields: { RMF_OST_BODY: makeStruct('ost_body'), RMF_OBD_IOOBJ: [makeStruct('obd_ioobj', { ioo_bufcnt: 1 })], RMF_NIOBUF_REMOTE: [makeStruct('niobuf_remote', { rnb_len: 2 << 20 })] },
+  }).catch(e => e as TransportError)
+  t.equal(code, 'LC_RPC_BULK', 'the server learns the bulk cannot be addressed')
+  t.equal((r as { reply?: { body: { pb_status: number } } }).reply?.body.pb_status, -5, 'and the client gets its error reply')
+})
