@@ -29,8 +29,11 @@ export interface FrameDecoderOptions {
   /** give every unit its raw bytes (for capture); costs one copy per unit */
   keepRaw?: boolean
   /**
-   * copy each payload (default true): a socket may reuse its chunk after push() returns.
-   * Readers of immutable bytes (a capture file in memory) pass false and get views.
+   * Give each completed unit payload and headers of its own (default true), so a unit stays
+   * valid whatever becomes of the chunks it came in. Bytes of a unit still incomplete are
+   * kept as views of their chunks until it completes: a caller must not overwrite a chunk
+   * it pushed (node's sockets hand out a fresh one per read). Readers of immutable bytes (a
+   * capture file in memory) pass false and get views for the units too.
    */
   copyPayload?: boolean
 }
