@@ -104,6 +104,8 @@ t.test('the cluster\'s traffic dissects cleanly in tshark and agrees with our de
     await client.mkdir('/w')
     await client.setstripe('/w', { stripeCount: 2, stripeSize: 64 * 1024 })
     await client.writeFile('/w/a', bytes(300 * 1024, 5))
+    await client.fsync('/w/a')
+    await client.ping()
     await client.readFile('/w/a')
     await client.stat('/w/a')
     await client.getstripe('/w')
@@ -124,8 +126,9 @@ t.test('the cluster\'s traffic dissects cleanly in tshark and agrees with our de
     await rec.close()
   }
   const r = compareWithTshark(t, pcap)
-  const want = ['MDS_CONNECT', 'MDS_GET_ROOT', 'MDS_GETATTR', 'MDS_GETATTR_NAME', 'MDS_REINT', 'MDS_READPAGE', 'MDS_STATFS',
-    'OST_CONNECT', 'OST_CREATE', 'OST_DESTROY', 'OST_WRITE', 'OST_READ', 'OST_GETATTR', 'OST_PUNCH']
+  const want = ['MDS_CONNECT', 'MDS_GET_ROOT', 'MDS_GETATTR', 'MDS_GETATTR_NAME', 'MDS_REINT', 'MDS_CLOSE', 'MDS_READPAGE', 'MDS_STATFS',
+    'MDS_DISCONNECT', 'OBD_PING', 'OST_CONNECT', 'OST_CREATE', 'OST_DESTROY', 'OST_WRITE', 'OST_READ', 'OST_GETATTR', 'OST_PUNCH',
+    'OST_SYNC', 'OST_STATFS', 'OST_DISCONNECT']
   for (const op of want) t.ok(r.opcodes.has(op), `${op} was recorded and compared`)
   t.ok(r.compared > 200, `${r.compared} field comparisons made over ${r.messages} messages`)
 })
