@@ -95,16 +95,11 @@ t.test('garbage from one peer closes that connection only; others keep being ser
 t.test('a payload length claiming 4 GiB is refused after the header, before allocation', async t => {
   const logs: string[] = []
   const { port } = await pair(t, { logs })
-  const sock = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.4' })
-  sock.on('error', () => {})
-  await new Promise<void>(r => sock.on('connect', () => r()))
-  const me = nidToWire('127.0.0.4@tcp')
-  sock.write(encodeConnreq(nidToWire('127.0.0.1@tcp')))
-  sock.write(encodeHello({ srcNid: me, dstNid: nidToWire('127.0.0.1@tcp'), srcPid: 12345, dstPid: 12345, srcIncarnation: 1n, dstIncarnation: 0n, ctype: 0 }))
-  const frame = encodeLnetFrame({ dest_nid: nidToWire('127.0.0.1@tcp'), src_nid: me, dest_pid: 12345, src_pid: 12345, type: 1, payload_length: 0, msg: { put: { ack_wmd: { wh_interface_cookie: 0n, wh_object_cookie: 0n }, match_bits: 1n, hdr_data: 0n, ptl_index: 12, offset: 0 } } }, undefined)
-  new DataView(frame.buffer).setUint32(24 + 28, 0xffffffff, true)
+  const { sock, frame } = await rawPeer(port)
+  const f = frame({ portal: 12, bits: 1n }, undefined)
+  new DataView(f.buffer).setUint32(24 + 28, 0xffffffff, true)
   const closed = new Promise<void>(r => sock.on('close', () => r()))
-  sock.write(frame)
+  sock.write(f)
   await closed
   t.ok(logs.some(l => l.includes('LC_WIRE_BUFFER_OVER_LIMIT')), 'closed for the oversized payload_length')
 })
@@ -179,11 +174,13 @@ async function rawPeer(port: number) {
   const me = nidToWire('127.0.0.4@tcp')
   sock.write(encodeConnreq(nidToWire('127.0.0.1@tcp')))
   sock.write(encodeHello({ srcNid: me, dstNid: nidToWire('127.0.0.1@tcp'), srcPid: 12345, dstPid: 12345, srcIncarnation: 1n, dstIncarnation: 0n, ctype: 0 }))
-  const put = (o: { srcPid?: number; portal: number; bits: bigint; offset?: number; ack?: boolean }, payload: Uint8Array) => sock.write(encodeLnetFrame({
+  const noWmd = { wh_interface_cookie: 0xffffffffffffffffn, wh_object_cookie: 0xffffffffffffffffn }
+  const frame = (o: { srcPid?: number; portal: number; bits: bigint; offset?: number; ack?: boolean }, payload: Uint8Array | undefined) => encodeLnetFrame({
     dest_nid: nidToWire('127.0.0.1@tcp'), src_nid: me, dest_pid: 12345, src_pid: o.srcPid ?? 12345, type: 1, payload_length: 0,
-    msg: { put: { ack_wmd: o.ack ? { wh_interface_cookie: 1n, wh_object_cookie: 7n } : { wh_interface_cookie: ~0n & 0xffffffffffffffffn, wh_object_cookie: ~0n & 0xffffffffffffffffn }, match_bits: o.bits, hdr_data: 0n, ptl_index: o.portal, offset: o.offset ?? 0 } },
-  }, payload))
-  return { sock, put }
+    msg: { put: { ack_wmd: o.ack ? { wh_interface_cookie: 1n, wh_object_cookie: 7n } : noWmd, match_bits: o.bits, hdr_data: 0n, ptl_index: o.portal, offset: o.offset ?? 0 } },
+  }, payload)
+  const put = (o: Parameters<typeof frame>[0], payload: Uint8Array) => sock.write(frame(o, payload))
+  return { sock, put, frame }
 }
 
 t.test('an ACK asked for under another pid, or a PUT past the end of an MD, harms no one', async t => {
