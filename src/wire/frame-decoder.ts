@@ -11,6 +11,7 @@ import {
   decodeConnreq, decodeHello, decodeKsockHdr, helloLength, ksockType, type Obj,
 } from './socklnd.js'
 import { LnetUnit, checkLnetHdr } from './lnet-unit.js'
+import { wholeReader } from './struct-codec.js'
 
 /** `raw` (with keepRaw) holds the unit's bytes exactly as they arrived. */
 export type LnetFrame =
@@ -39,19 +40,6 @@ export interface FrameDecoderOptions {
 }
 
 const EMPTY = new Uint8Array(0)
-
-// Views over whole ArrayBuffers, one per buffer: chunks of a capture or a socket are
-// views into a few large buffers, so headers can be read where they lie.
-const wholes = new WeakMap<ArrayBufferLike, { buf: Uint8Array; dv: DataView }>()
-
-function whole(c: Uint8Array): { buf: Uint8Array; dv: DataView } {
-  let w = wholes.get(c.buffer)
-  if (!w) {
-    w = { buf: new Uint8Array(c.buffer), dv: new DataView(c.buffer) }
-    wholes.set(c.buffer, w)
-  }
-  return w
-}
 
 type State = 'auto' | 'connreq' | 'hello-head' | 'hello' | 'ksock' | 'lnet-hdr' | 'payload'
 
@@ -220,7 +208,7 @@ export class FrameDecoder {
         const c = this.chunks[0]
         // Fast path: both headers are in the first chunk; check them in place, no copy, no object.
         if (c.length - this.headOff >= KSOCK_HDR_SIZE + LNET_HDR_SIZE && !this.keepRaw) {
-          const w = whole(c)
+          const w = wholeReader(c, true)
           const o = c.byteOffset + this.headOff
           if (w.dv.getUint32(o, this.le) === K.MSG_LNET) {
             this.frameStart = at
@@ -232,12 +220,13 @@ export class FrameDecoder {
             return undefined
           }
         }
-        const b = this.take(KSOCK_HDR_SIZE, true)
-        const t = ksockType(b, this.le, at)
-        this.frameStart = at
+        // One take: a bad type makes the stream unusable, so nothing needs to stay buffered for it.
         const kb = this.take(KSOCK_HDR_SIZE)
+        const t = ksockType(kb, this.le, at)
+        this.frameStart = at
         if (t === K.MSG_NOOP) return { kind: 'noop', offset: at, ksock: decodeKsockHdr(kb, this.le), raw: this.keep(kb) }
-        this.ksockBytes = kb.slice()
+        // Kept as taken until the LNet header joins it in a head of its own (lnet-hdr below).
+        this.ksockBytes = kb
         this.enter('lnet-hdr')
         return undefined
       }

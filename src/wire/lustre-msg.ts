@@ -3,7 +3,7 @@
 // header padded to 8, then every buffer padded to 8. Buffer 0 is ptlrpc_body
 // (v3, 184 bytes; v2, 152 bytes, still decoded).
 import { BadBufcountError, BadLengthError, BadMagicError, TruncatedError, UnknownOpcodeError, BufferOverLimitError, isWireError } from './errors.js'
-import { decodeFixed, type Reader } from './struct-codec.js'
+import { decodeFixed, wholeReader, type Reader } from './struct-codec.js'
 import type { StructLayout } from './layout.js'
 import { alternatives, checkBuffer, decodeBuffer, type BufferSpec, type DecodedBuffer } from './buffer-codec.js'
 import { loadSpec, structOf, constantOf, type RpcFormat, type RpcOpcode, type RpcSlot, type Spec } from './spec.js'
@@ -89,22 +89,6 @@ function headerOf(r: Reader, offsets: number[], lengths: number[]): Record<strin
   const header = decodeFixed(r, hot(loadSpec()).msg, at)
   header.lm_buflens = lengths
   return header
-}
-
-// Readers over whole ArrayBuffers, one per buffer and byte order. A message decoded in the
-// hot path is read where it lies in its (capture or socket) buffer, at absolute offsets, so no
-// DataView is made per message. Errors are always reported relative to the message (see decodeMessage).
-const wholeLe = new WeakMap<ArrayBufferLike, Reader>()
-const wholeBe = new WeakMap<ArrayBufferLike, Reader>()
-
-function wholeReader(buf: Uint8Array, le: boolean): Reader {
-  const m = le ? wholeLe : wholeBe
-  let r = m.get(buf.buffer)
-  if (!r) {
-    r = { buf: new Uint8Array(buf.buffer), dv: new DataView(buf.buffer), le }
-    m.set(buf.buffer, r)
-  }
-  return r
 }
 
 interface Framed {

@@ -18,6 +18,23 @@ export function reader(buf: Uint8Array, le = true): Reader {
   return { buf, dv: new DataView(buf.buffer, buf.byteOffset, buf.byteLength), le }
 }
 
+// Readers over whole ArrayBuffers, one per buffer and byte order. Chunks of a capture or a
+// socket are views into a few large buffers, so hot paths read headers and messages where
+// they lie, at absolute offsets (buf.byteOffset + ...), with no DataView made per unit.
+const wholeLe = new WeakMap<ArrayBufferLike, Reader>()
+const wholeBe = new WeakMap<ArrayBufferLike, Reader>()
+
+/** A reader over the whole ArrayBuffer under `buf` (offsets into it are absolute). */
+export function wholeReader(buf: Uint8Array, le: boolean): Reader {
+  const m = le ? wholeLe : wholeBe
+  let r = m.get(buf.buffer)
+  if (!r) {
+    r = { buf: new Uint8Array(buf.buffer), dv: new DataView(buf.buffer), le }
+    m.set(buf.buffer, r)
+  }
+  return r
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 const latin1 = new TextDecoder('latin1')
 const utf8enc = new TextEncoder()
