@@ -7,6 +7,7 @@
 import { BadValueError, TruncatedError } from './errors.js'
 import { SCALAR_SIZES, tailElementSize, type FieldLayout, type ScalarType, type StructLayout } from './layout.js'
 import { fixedDecoder, type CompileRuntime } from './compile.js'
+import { fixedEncoder, type EncodeRuntime } from './compile-encode.js'
 
 export interface Reader {
   buf: Uint8Array
@@ -263,6 +264,8 @@ function encodeField(w: Reader, f: FieldLayout, off: number, v: unknown, parent:
   }
 }
 
+const ERT: EncodeRuntime = { field: (w, f, off, v, parent, path) => encodeField(w, f, off, v, parent, path) }
+
 /** Bytes the value takes on the wire (fixed part plus its flexible tail). */
 export function encodedSize(layout: StructLayout, value: unknown): number {
   const t = layout.tail
@@ -283,13 +286,17 @@ export function encodeAt(w: Reader, layout: StructLayout, off: number, value: un
   }
   if (typeof value !== 'object' || value === null) throw new BadValueError(path, String(value), 'struct needs an object')
   const obj = value as Record<string, unknown>
-  for (const f of layout.fields) {
-    if (!(f.name in obj)) throw new BadValueError(`${path}.${f.name}`, 'undefined', 'member missing')
-    encodeField(w, f, off + f.offset, obj[f.name], obj, `${path}.${f.name}`)
-  }
-  for (const a of layout.aliases) {
-    const v = obj[a.name]
-    if (v !== undefined && v !== obj[a.aliasOf!]) throw new BadValueError(`${path}.${a.name}`, String(v), `shares bytes with ${a.aliasOf}, which holds ${String(obj[a.aliasOf!])}`)
+  // The compiled encoder writes valid values; on anything else the walker below says what is wrong.
+  if (!fixedEncoder(layout, ERT)!(w, off, obj, path)) {
+    for (const f of layout.fields) {
+      if (!(f.name in obj)) throw new BadValueError(`${path}.${f.name}`, 'undefined', 'member missing')
+      encodeField(w, f, off + f.offset, obj[f.name], obj, `${path}.${f.name}`)
+    }
+    for (const a of layout.aliases) {
+      const v = obj[a.name]
+      if (v !== undefined && v !== obj[a.aliasOf!]) throw new BadValueError(`${path}.${a.name}`, String(v), `shares bytes with ${a.aliasOf}, which holds ${String(obj[a.aliasOf!])}`)
+    }
+    throw new Error(`encodeAt: the compiled encoder of ${layout.name} refused a value the walker accepts`)
   }
   let size = layout.size
   const t = layout.tail

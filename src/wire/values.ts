@@ -2,6 +2,7 @@
 // message a tool builds, so that callers name only the members they mean.
 import type { FieldLayout, StructLayout } from './layout.js'
 import { loadSpec, structOf } from './spec.js'
+import { zeroFactory } from './compile-encode.js'
 
 function zeroField(f: FieldLayout): unknown {
   switch (f.type) {
@@ -17,12 +18,7 @@ function zeroField(f: FieldLayout): unknown {
 
 /** The all-zero value of a struct (flexible tails empty, unions without a variant). */
 export function zeroValue(layout: StructLayout): Record<string, unknown> {
-  if (layout.self) return zeroField(layout.self) as Record<string, unknown>
-  const out: Record<string, unknown> = {}
-  for (const f of layout.fields) out[f.name] = zeroField(f)
-  for (const a of layout.aliases) out[a.name] = out[a.aliasOf!]
-  if (layout.tail) out[layout.tail.name] = layout.tail.type === 'char' ? '' : layout.tail.type === 'bytes' ? new Uint8Array(0) : []
-  return out
+  return zeroFactory(layout, zeroField)()
 }
 
 type Deep = { [k: string]: unknown }
@@ -31,7 +27,7 @@ function merge(base: unknown, over: unknown): unknown {
   if (over === undefined) return base
   if (base && over && typeof base === 'object' && typeof over === 'object' && !Array.isArray(over) && !(over instanceof Uint8Array)) {
     const out: Deep = { ...(base as Deep) }
-    for (const [k, v] of Object.entries(over as Deep)) out[k] = merge((base as Deep)[k], v)
+    for (const k in over as Deep) out[k] = merge((base as Deep)[k], (over as Deep)[k])
     return out
   }
   return over
