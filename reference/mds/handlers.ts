@@ -70,12 +70,21 @@ export interface MdtContext {
 /** A handler whose MdsError ends the request with that errno. */
 export function guarded(ctx: MdtContext, fn: (r: TargetRequest) => Promise<ReplySpec> | ReplySpec): TargetHandler {
   return async r => {
+    let reply: ReplySpec
     try {
-      return await fn(r)
+      reply = await fn(r)
     } catch (e) {
-      if (e instanceof MdsError) return err(e.status, ctx.store.lastTransno)
-      throw e
+      if (!(e instanceof MdsError)) throw e
+      reply = err(e.status, ctx.store.lastTransno)
     }
+    // Nothing a reply says (its transno, or state another update left) goes out before it is committed.
+    try {
+      await ctx.store.settled()
+    } catch (e) {
+      ctx.log(`mds: commit failed: ${(e as Error).message}`)
+      return err(E.EIO, ctx.store.lastTransno)
+    }
+    return reply
   }
 }
 

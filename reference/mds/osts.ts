@@ -235,6 +235,8 @@ export class OstSet {
       let failed = false
       do {
         this.destroyAgain = false
+        // Only unlinks that are committed may lose their objects: a crash must not leave a name without data.
+        for (let s = this.o.store.settled(); s; s = this.o.store.settled()) await s.catch(() => {})
         for (const d of this.o.store.pendingDestroys()) {
           if (this.closed) return
           if (!this.osts.has(d.ost)) { this.o.store.internal(() => this.o.store.destroyDone(d.id)); continue }

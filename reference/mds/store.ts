@@ -4,8 +4,12 @@
 //
 // Lustre keeps the same things in the OSD (ldiskfs inodes and htree directories, the
 // last_rcvd file for exports and transnos, lov_objids for precreation). Every client
-// update runs in one SQLite transaction that also bumps last_transno, with WAL and
-// synchronous=FULL, so a reply's transno is committed when it is sent.
+// update runs in its own SQLite savepoint that also bumps last_transno, with WAL and
+// synchronous=FULL. Updates group-commit: the first one opens a transaction, the ones
+// that arrive in the same event-loop turn join it, and one COMMIT (one fsync) ends it
+// at setImmediate. Replies wait for settled(), so a reply's transno, and any state a
+// reply shows, is committed when it is sent (what Lustre's commit callbacks give a
+// client as pb_last_committed, without the replay window).
 import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -96,6 +100,8 @@ export class MdtStore {
   private readonly db: Database.Database
   private readonly stmts = new Map<string, Database.Statement>()
   private transno: bigint
+  /** the open group commit: its COMMIT runs at setImmediate, then `done` settles */
+  private batch: { done: Promise<void>; resolve: () => void; reject: (e: Error) => void } | undefined
 
   constructor(dir: string) {
     const d = join(dir, 'mdt0')
@@ -150,6 +156,8 @@ export class MdtStore {
    * (an MdsError) rolls everything back and no transno is used.
    */
   update<T>(fn: () => T): { result: T; transno: bigint } {
+    this.begin()
+    // Inside the open transaction better-sqlite3 runs this as a savepoint: a throw undoes only this update.
     const run = this.db.transaction(() => {
       const result = fn()
       const transno = this.meta('last_transno') + 1n
@@ -163,7 +171,43 @@ export class MdtStore {
 
   /** A transaction without a transno (internal state: OST pools, destroys, orphan cleanup). */
   internal<T>(fn: () => T): T {
+    this.begin()
     return this.db.transaction(fn)()
+  }
+
+  /**
+   * Undefined when everything done so far is committed; otherwise a promise that settles
+   * when it is (rejecting if the COMMIT failed, when the group's updates are gone).
+   */
+  settled(): Promise<void> | undefined {
+    return this.batch?.done
+  }
+
+  private begin(): void {
+    if (this.batch) return
+    this.db.exec('BEGIN IMMEDIATE')
+    let resolve!: () => void
+    let reject!: (e: Error) => void
+    const done = new Promise<void>((res, rej) => { resolve = res; reject = rej })
+    // A failed group is reported to each waiter; nobody may be left with an unhandled rejection.
+    done.catch(() => {})
+    this.batch = { done, resolve, reject }
+    setImmediate(() => this.commit())
+  }
+
+  /** COMMIT of the open group: one fsync for every update of this event-loop turn. */
+  private commit(): void {
+    const b = this.batch
+    if (!b) return
+    this.batch = undefined
+    try {
+      this.db.exec('COMMIT')
+      b.resolve()
+    } catch (e) {
+      try { if (this.db.inTransaction) this.db.exec('ROLLBACK') } catch { /* the connection reports it on next use */ }
+      this.transno = this.meta('last_transno')
+      b.reject(e as Error)
+    }
   }
 
   // --- inodes -------------------------------------------------------------
@@ -303,6 +347,7 @@ export class MdtStore {
   }
 
   close(): void {
+    this.commit()
     this.db.close()
   }
 }
