@@ -97,7 +97,10 @@ export class OssServer {
     this.state = 'closed'
     await this.lnet?.close()
     this.lnet = undefined
-    for (const ost of this.ostList) await ost.idle()
+    for (const ost of this.ostList) {
+      await ost.idle()
+      await ost.store.close()
+    }
     this.ostList = []
   }
 }

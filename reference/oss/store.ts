@@ -1,12 +1,14 @@
 // The objects of one OST as files, laid out as Lustre's ldiskfs OSTs lay them out:
 // <root>/O/0/d<id % 32>/<id> for object id `id` of sequence 0, and the last created
 // id in <root>/O/0/LAST_ID as one little-endian u64 (what ofd_seq_load reads and
-// ofd_seq_last_oid_write writes). Every operation opens, uses and closes its file,
-// so a destroyed object cannot be written through a stale descriptor.
+// ofd_seq_last_oid_write writes). Descriptors stay open between requests
+// (open-objects.ts); a destroy unlinks the file, then drops its descriptor, so no
+// later request reaches a destroyed object.
 import { promises as fsp, constants as fsc } from 'node:fs'
 import { join } from 'node:path'
 import { E } from '../common/index.js'
 import { OstError, OST_MAX_PRECREATE, errnoOfFs, type ObjectAttr } from './obdo.js'
+import { OpenObjects } from './open-objects.js'
 
 /** Objects one OST_CREATE makes at most; below OST_MAX_PRECREATE, which the protocol allows. */
 const CREATE_PER_CALL = 2048n
@@ -38,9 +40,16 @@ export class ObjectStore {
   /** objects written since their last fsync: what a whole-target OST_SYNC must flush */
   private readonly dirty = new Set<bigint>()
   private readonly locks = new Map<string, Promise<void>>()
+  private readonly objects: OpenObjects
 
   constructor(readonly root: string) {
     this.seqDir = join(root, 'O', '0')
+    this.objects = new OpenObjects(id => this.pathOf(id))
+  }
+
+  /** Closes the descriptors kept open (after the last request). */
+  close(): Promise<void> {
+    return this.objects.closeAll()
   }
 
   /** The last object id created; ids 1..lastId may exist. */
@@ -150,12 +159,14 @@ export class ObjectStore {
   destroy(id: bigint): Promise<void> {
     return this.locked(`o${id}`, async () => {
       await fsp.unlink(this.pathOf(id)).catch(e => { throw fsError(e, `destroy ${id}`) })
+      // Unlinked first: an open racing with the destroy either fails or lands in the entry dropped here.
+      await this.objects.forget(id)
       this.dirty.delete(id)
     })
   }
 
   async stat(id: bigint): Promise<ObjectAttr> {
-    const st = await fsp.stat(this.pathOf(id), { bigint: true }).catch(e => { throw fsError(e, `stat ${id}`) })
+    const st = await this.withFile(id, fh => fh.stat({ bigint: true }))
     return {
       size: st.size, blocks: st.blocks, blksize: 4096,
       atime: st.atimeNs / 1_000_000_000n, mtime: st.mtimeNs / 1_000_000_000n, ctime: st.ctimeNs / 1_000_000_000n,
@@ -165,7 +176,7 @@ export class ObjectStore {
 
   /** Writes each extent's bytes (taken in order from `data`) at its offset; holes stay holes. */
   write(id: bigint, extents: Extent[], data: Uint8Array, sync: boolean): Promise<void> {
-    return this.withFile(id, fsc.O_WRONLY, async fh => {
+    return this.withFile(id, async fh => {
       let at = 0
       for (const x of extents) {
         let done = 0
@@ -183,7 +194,7 @@ export class ObjectStore {
   /** Reads the extents into one buffer; bytes past the end of the object (or in holes) are zeros. */
   read(id: bigint, extents: Extent[]): Promise<Uint8Array> {
     const out = new Uint8Array(extents.reduce((n, x) => n + x.length, 0))
-    return this.withFile(id, fsc.O_RDONLY, async fh => {
+    return this.withFile(id, async fh => {
       let at = 0
       for (const x of extents) {
         let done = 0
@@ -200,7 +211,7 @@ export class ObjectStore {
 
   /** Sets the object's size (shrinking or growing it sparsely): a punch to OBD_OBJECT_EOF. */
   truncate(id: bigint, size: number): Promise<void> {
-    return this.withFile(id, fsc.O_WRONLY, async fh => {
+    return this.withLockedFile(id, async fh => {
       await fh.truncate(size)
       this.dirty.add(id)
     })
@@ -208,7 +219,7 @@ export class ObjectStore {
 
   /** Zeros [start, end) inside the object without changing its size: a punch that ends before EOF. */
   zero(id: bigint, start: number, end: number): Promise<void> {
-    return this.withFile(id, fsc.O_WRONLY, async fh => {
+    return this.withLockedFile(id, async fh => {
       const size = Number((await fh.stat({ bigint: true })).size)
       const stop = Math.min(end, size)
       const zeros = new Uint8Array(Math.min(ZERO_CHUNK, Math.max(0, stop - start)))
@@ -221,7 +232,7 @@ export class ObjectStore {
   }
 
   setTimes(id: bigint, atime: number | undefined, mtime: number | undefined): Promise<void> {
-    return this.withFile(id, fsc.O_RDONLY, async fh => {
+    return this.withLockedFile(id, async fh => {
       const st = await fh.stat()
       await fh.utimes(atime ?? st.atime, mtime ?? st.mtime)
     })
@@ -231,7 +242,7 @@ export class ObjectStore {
   async sync(id?: bigint): Promise<void> {
     const ids = id === undefined ? [...this.dirty] : [id]
     for (const i of ids) {
-      await this.withFile(i, fsc.O_RDONLY, fh => fh.sync()).catch(e => {
+      await this.withFile(i, fh => fh.sync()).catch(e => {
         // An object destroyed since it was written needs no flushing.
         if (!(id === undefined && e instanceof OstError && e.status === E.ENOENT)) throw e
       })
@@ -244,18 +255,18 @@ export class ObjectStore {
     return { type: s.type, bsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree }
   }
 
-  /** Opens the object's existing file (never creating it), runs fn under the object's lock, closes it. */
-  private withFile<T>(id: bigint, flags: number, fn: (fh: fsp.FileHandle) => Promise<T>): Promise<T> {
-    return this.locked(`o${id}`, async () => {
-      const fh = await fsp.open(this.pathOf(id), flags).catch(e => { throw fsError(e, `open ${id}`) })
-      try {
-        return await fn(fh)
-      } catch (e) {
-        throw e instanceof OstError ? e : fsError(e, `object ${id}`)
-      } finally {
-        await fh.close()
-      }
-    })
+  /**
+   * Runs fn on the object's open descriptor (never creating the file). Reads and writes
+   * run side by side, as pread/pwrite do on an OST; what they race with is ordered by locks
+   * a client takes (LDLM), not here.
+   */
+  private withFile<T>(id: bigint, fn: (fh: fsp.FileHandle) => Promise<T>): Promise<T> {
+    return this.objects.use(id, fn).catch(e => { throw e instanceof OstError ? e : fsError(e, `object ${id}`) })
+  }
+
+  /** withFile under the object's lock: truncates, zeroing punches and time changes run in turn with destroys. */
+  private withLockedFile<T>(id: bigint, fn: (fh: fsp.FileHandle) => Promise<T>): Promise<T> {
+    return this.locked(`o${id}`, () => this.withFile(id, fn))
   }
 }
 
