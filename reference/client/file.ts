@@ -81,14 +81,34 @@ export class LustreFile {
   async read(offset: number, length: number, size?: number): Promise<Uint8Array> {
     checkRange(offset, length)
     const eof = size ?? await this.size()
-    const n = Math.max(0, Math.min(length, eof - offset))
-    const out = new Uint8Array(n)
-    if (n === 0) return out
+    const out = new Uint8Array(Math.max(0, Math.min(length, eof - offset)))
+    await this.readInto(offset, out, eof)
+    return out
+  }
+
+  /**
+   * Reads into `into` (a buffer a streaming reader reuses) the file bytes at `offset`, up
+   * to its length or the end of file; returns how many that is. Every byte of the result
+   * is written: holes and bytes an OST did not send read as zeros, whatever `into` held.
+   */
+  async readInto(offset: number, into: Uint8Array, size?: number): Promise<number> {
+    checkRange(offset, into.length)
+    const eof = size ?? await this.size()
+    const n = Math.max(0, Math.min(into.length, eof - offset))
+    if (n === 0) return 0
+    const out = into.subarray(0, n)
     const plans = planBrw(offset, n, this.layout, this.brwSize)
     await runLimited(plans.map(p => async () => {
-      scatterBulk(p, await this.ost(p.objIndex).read(this.object(p.objIndex), p.niobufs), out)
+      // One run of the object is one run of the buffer: the server PUTs it in place.
+      if (p.segments.length === 1) {
+        // Zeroed first: a reused buffer must not show old bytes where the server PUT none.
+        const s = p.segments[0]
+        await this.ost(p.objIndex).read(this.object(p.objIndex), p.niobufs, out.subarray(s.bufOffset, s.bufOffset + s.length).fill(0))
+      } else {
+        scatterBulk(p, await this.ost(p.objIndex).read(this.object(p.objIndex), p.niobufs), out)
+      }
     }), this.inflight)
-    return out
+    return n
   }
 
   /**

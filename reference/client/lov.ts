@@ -69,13 +69,13 @@ export function gatherBulk(plan: BrwPlan, data: Uint8Array): Uint8Array {
   return out
 }
 
-/** Puts the bulk of a read RPC back where its segments belong in `out`; bytes the server did not send stay zero. */
+/** Puts the bulk of a read RPC back where its segments belong in `out`; bytes the server did not send become zeros. */
 export function scatterBulk(plan: BrwPlan, bulk: Uint8Array, out: Uint8Array): void {
   let at = 0
   for (const s of plan.segments) {
-    if (at >= bulk.length) break
-    const n = Math.min(s.length, bulk.length - at)
-    out.set(bulk.subarray(at, at + n), s.bufOffset)
+    const n = Math.max(0, Math.min(s.length, bulk.length - at))
+    if (n > 0) out.set(bulk.subarray(at, at + n), s.bufOffset)
+    if (n < s.length) out.fill(0, s.bufOffset + n, s.bufOffset + s.length)
     at += s.length
   }
 }

@@ -107,10 +107,15 @@ export class Ost {
     }
   }
 
-  /** OST_READ: the server PUTs the niobufs' bytes; fewer bytes than asked means zeros after. */
-  async read(o: ObjectId, nio: Niobuf[]): Promise<Uint8Array> {
+  /**
+   * OST_READ: the server PUTs the niobufs' bytes; fewer bytes than asked means zeros after.
+   * With `into` (zeroed, as long as the niobufs) the bytes land there, as in the pages osc
+   * hands to the bulk descriptor, and what is returned is a view of it.
+   */
+  async read(o: ObjectId, nio: Niobuf[], into?: Uint8Array): Promise<Uint8Array> {
     const total = nio.reduce((a, n) => a + n.length, 0)
-    const r = await this.imp.call({ format: 'RQF_OST_BRW_READ', fields: this.brwFields(o, nio, false), bulkSinkLength: total })
+    if (into && into.length !== total) throw new Error(`OST_READ: a sink of ${into.length} bytes for ${total} asked`)
+    const r = await this.imp.call({ format: 'RQF_OST_BRW_READ', fields: this.brwFields(o, nio, false), ...(into ? { bulkSink: into } : { bulkSinkLength: total }) })
     return r.bulk ?? new Uint8Array(0)
   }
 }

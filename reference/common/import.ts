@@ -40,6 +40,7 @@ export interface ImportCall {
   body?: Obj
   bulkSource?: Uint8Array
   bulkSinkLength?: number
+  bulkSink?: Uint8Array
   /** a non-zero status is returned, not thrown */
   allowError?: boolean
 }
@@ -108,7 +109,7 @@ export class TargetImport {
     const r = await this.rpc.call(this.peer, {
       format: c.format, opcode, ...this.portals(opcode), fields: c.fields ?? {},
       body: { pb_handle: { cookie: handle }, pb_conn_cnt: this.connCnt, pb_timeout: 100, ...c.body },
-      bulkSource: c.bulkSource, bulkSinkLength: c.bulkSinkLength, timeoutMs: this.opts.timeoutMs,
+      bulkSource: c.bulkSource, bulkSinkLength: c.bulkSinkLength, bulkSink: c.bulkSink, timeoutMs: this.opts.timeoutMs,
     })
     const status = r.reply.body.pb_status as number
     if (status < 0 && !c.allowError) throw new LustreRpcError(opcode, status, this.opts.targetUuid)

@@ -88,9 +88,13 @@ function formatStat(path: string, s: StatResult): string {
   ].join('\n') + '\n'
 }
 
-/** Writes to stdout, waiting when the pipe is full (cat of a large file). */
+/**
+ * Writes to stdout and resolves once the bytes are handed over (cat of a large file waits
+ * for the pipe, and get's reused buffer is not overwritten while stdout still holds it).
+ * A failed write (a closed pipe) is reported by stdout's error event, not here.
+ */
 function out(data: string | Uint8Array): Promise<void> {
-  return new Promise(resolve => { if (process.stdout.write(data)) resolve(); else process.stdout.once('drain', resolve) })
+  return new Promise(resolve => { process.stdout.write(data, () => resolve()) })
 }
 
 /**
@@ -124,7 +128,9 @@ async function get(client: LustreClient, remote: string, sink: (b: Uint8Array) =
   const f = await client.open(remote)
   const size = await f.size()
   const chunk = chunkFor(client, f.layout.stripeCount)
-  for (let off = 0; off < size; off += chunk) await sink(await f.read(off, chunk, size))
+  // One buffer for the whole file: each chunk is handed to the sink, which is done with it before the next read.
+  const buf = new Uint8Array(Math.min(chunk, size))
+  for (let off = 0; off < size; off += chunk) await sink(buf.subarray(0, await f.readInto(off, buf, size)))
 }
 
 async function run(client: LustreClient, cmd: string, args: string[]): Promise<void> {

@@ -36,6 +36,8 @@ export interface CallOptions {
   bulkSource?: Uint8Array
   /** OST_READ-like: the server will PUT up to this many bytes */
   bulkSinkLength?: number
+  /** OST_READ-like, into the caller's bytes: the server PUTs straight into them (no copy after) */
+  bulkSink?: Uint8Array
   bulkPortal?: number
   timeoutMs?: number
   lmFlags?: number
@@ -114,10 +116,10 @@ export class PtlrpcEndpoint {
     const fmt = this.format(o.format)
     const op = this.spec.opcodesByName.get(o.opcode ?? fmt.opcode)
     if (!op) throw new TransportError('LC_LNET_CONFIG', `no opcode ${o.opcode ?? fmt.opcode} in spec/rpc`)
-    const bulkBytes = o.bulkSource?.length ?? o.bulkSinkLength ?? 0
+    const bulkBytes = o.bulkSource?.length ?? o.bulkSink?.length ?? o.bulkSinkLength ?? 0
     if (bulkBytes > XID_STEP * BULK_MD_SIZE) throw new TransportError('LC_LNET_CONFIG', `${fmt.name}: a bulk of ${bulkBytes} bytes needs more than ${XID_STEP} MDs`)
     const xid = this.nextXid()
-    const bulkBits = o.bulkSource || o.bulkSinkLength !== undefined ? xid : 0n
+    const bulkBits = o.bulkSource || o.bulkSink || o.bulkSinkLength !== undefined ? xid : 0n
     const body = buildBody(this.spec, { ...o.body, pb_opc: op.opc, pb_mbits: bulkBits }, 'request')
     const bytes = encodeFormatted(fmt, 'request', { body, fields: o.fields ?? {}, header: { lm_flags: o.lmFlags ?? 0 } }, this.spec)
     const detach: Array<{ detach(): void }> = []
@@ -129,8 +131,8 @@ export class PtlrpcEndpoint {
         detach.push(this.lnet.attachMd({ portal: bulkPortal, matchBits: bulkBits + BigInt(i), peer, kind: 'source', buffer: o.bulkSource.subarray(i * BULK_MD_SIZE, (i + 1) * BULK_MD_SIZE) }))
       }
     }
-    if (o.bulkSinkLength !== undefined) {
-      sink = new Uint8Array(o.bulkSinkLength)
+    if (o.bulkSink || o.bulkSinkLength !== undefined) {
+      sink = o.bulkSink ?? new Uint8Array(o.bulkSinkLength!)
       for (let i = 0; i * BULK_MD_SIZE < sink.length || i === 0; i++) {
         detach.push(this.lnet.attachMd({
           portal: bulkPortal, matchBits: bulkBits + BigInt(i), peer, kind: 'sink', buffer: sink.subarray(i * BULK_MD_SIZE, (i + 1) * BULK_MD_SIZE),

@@ -123,3 +123,22 @@ t.test('truncate shrinks and grows through OST_PUNCH', async t => {
   await f.truncate(0)
   t.equal(await f.size(), 0)
 })
+
+t.test('readInto a reused buffer: holes, short reads and unaligned runs never show its old bytes', async t => {
+  const { file } = await setup(t)
+  // Stripes of 64 KiB with 1 MiB windows: the first RPCs are one run each (read in place),
+  // an unaligned start makes multi-run RPCs (scattered); the hole and EOF need zeros written.
+  const f = await file(64 * KiB, 3, 0, MiB)
+  const data = new Uint8Array(200 * KiB).map((_, i) => 1 + (i % 251))
+  await f.write(MiB, data)
+  const size = MiB + data.length
+  for (const [offset, length] of [[0, 2 * MiB], [12345, MiB], [MiB - 7, 300 * KiB]] as const) {
+    const buf = new Uint8Array(length).fill(0xee)
+    const n = await f.readInto(offset, buf, size)
+    t.equal(n, Math.min(length, size - offset), `${length} at ${offset}: short at EOF`)
+    const want = new Uint8Array(n)
+    for (let i = 0; i < n; i++) { const at = offset + i; want[i] = at >= MiB ? data[at - MiB] : 0 }
+    t.ok(Buffer.from(buf.subarray(0, n)).equals(Buffer.from(want)), `${length} at ${offset}: zeros in the hole, data after`)
+    t.ok(buf.subarray(n).every(b => b === 0xee), 'bytes past the result untouched')
+  }
+})

@@ -44,7 +44,13 @@ async function cli(...cmd: string[]): Promise<{ code: number; out: string; err: 
   const err: string[] = []
   const w = process.stdout.write.bind(process.stdout)
   const e = console.error
-  process.stdout.write = ((chunk: string | Uint8Array) => { out.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString()); return true }) as typeof process.stdout.write
+  // As a stream does: the chunk is taken (copied here), then the callback, if any, is called.
+  process.stdout.write = ((chunk: string | Uint8Array, encOrCb?: unknown, cb?: unknown) => {
+    out.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString())
+    const done = typeof encOrCb === 'function' ? encOrCb : cb
+    if (typeof done === 'function') queueMicrotask(() => done())
+    return true
+  }) as typeof process.stdout.write
   console.error = (...a: unknown[]) => { err.push(a.join(' ')) }
   try {
     const code = await clientCommand([...args, ...cmd])
