@@ -67,7 +67,7 @@ function refusal(name: string, v: Obj): string {
     return 'accepted'
   } catch (e) {
     if (!(e instanceof BadValueError) || !isWireError(e)) return `not a BadValueError: ${String(e)}`
-    return (e as BadValueError).field
+    return (e as BadValueError).field ?? 'no field'
   }
 }
 
@@ -112,7 +112,8 @@ t.test('every leaf member of every struct: its range accepted, the rest refused 
 t.test('an alias may be left out or equal its target, nothing else', async t => {
   const base = zeroValue(spec.structs.get('ldlm_inodebits')!)
   t.ok(encodeStruct('ldlm_inodebits', { ...base, try_bits: 5n, cancel_bits: 5n }))
-  const { cancel_bits: _, ...without } = { ...base, try_bits: 5n }
+  const without: Obj = { ...base, try_bits: 5n }
+  delete without.cancel_bits
   t.ok(encodeStruct('ldlm_inodebits', without))
   t.equal(refusal('ldlm_inodebits', { ...base, try_bits: 5n, cancel_bits: 6n }), 'ldlm_inodebits.cancel_bits')
 })
