@@ -56,7 +56,8 @@ export const emptyBody = (): Obj => makeStruct('mdt_body', {})
 
 /**
  * A reply. `transno` is the update's transaction number (0 for a request that changed
- * nothing); every commit is synchronous, so last_committed is the latest transno.
+ * nothing). Replies leave only after their group commit (MdtStore.settled), so
+ * last_committed, the latest transno, is committed when the client reads it.
  */
 export function ok(fields: Obj, lastCommitted: bigint, transno = 0n): ReplySpec {
   return { status: 0, fields, body: { pb_transno: transno, pb_last_committed: lastCommitted } }
