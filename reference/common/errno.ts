@@ -15,6 +15,8 @@ function errno(name: string): number {
 export const E = {
   EPERM: errno('EPERM'),
   ENOENT: errno('ENOENT'),
+  EAGAIN: errno('EAGAIN'),
+  EDEADLK: errno('EDEADLK'),
   EIO: errno('EIO'),
   EBADF: errno('EBADF'),
   ENOMEM: errno('ENOMEM'),

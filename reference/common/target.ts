@@ -88,6 +88,17 @@ export class TargetHost {
     }
   }
 
+  /**
+   * Evicts an export (class_fail_export): it is dropped with everything the target holds
+   * for it, and the client's later requests get -ENOTCONN until it connects again.
+   */
+  evict(exp: Export): void {
+    if (this.exports.get(exp.handle) !== exp) return
+    this.exports.delete(exp.handle)
+    this.log(`${exp.target.uuid}: evicting ${exp.clientUuid}`)
+    exp.target.onDisconnect?.(exp)
+  }
+
   /** Exports of a target, for its own bookkeeping (eviction, statistics). */
   exportsOf(t: Target): Export[] {
     return [...this.exports.values()].filter(e => e.target === t)

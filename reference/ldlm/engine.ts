@@ -29,7 +29,7 @@ export interface EnqueueRequest {
   name: readonly bigint[]
   mode: number
   policy: LockPolicy
-  /** LDLM_FL_BLOCK_NOWAIT: fail with EWOULDBLOCK rather than wait */
+  /** LDLM_FL_BLOCK_NOWAIT: fail with EAGAIN rather than wait */
   noWait?: boolean
 }
 
@@ -42,7 +42,7 @@ export interface Outcome {
 
 /** Why a request is refused; `errno` names the Lustre errno the wire answer carries. */
 export class LdlmError extends Error {
-  constructor(readonly errno: 'EFAULT' | 'EINVAL' | 'EPROTO' | 'EDEADLK' | 'EWOULDBLOCK' | 'ENOENT', message: string) {
+  constructor(readonly errno: 'EFAULT' | 'EINVAL' | 'EPROTO' | 'EDEADLK' | 'EAGAIN' | 'ENOENT', message: string) {
     super(message)
     this.name = 'LdlmError'
   }
@@ -71,7 +71,8 @@ export class LockEngine {
     const range = r.policy.range
     if (r.type === 'extent' || r.type === 'flock') {
       if (!range) throw new LdlmError('EPROTO', `${r.type} lock without a range`)
-      if (range.start > range.end) throw new LdlmError('EINVAL', `extent start ${range.start} is past its end ${range.end}`)
+      // Lustre has no explicit check (its interval tree asserts): a malformed request, -EPROTO.
+      if (range.start > range.end) throw new LdlmError('EPROTO', `extent start ${range.start} is past its end ${range.end}`)
     }
     if (r.type === 'ibits' && !r.policy.bits) throw new LdlmError('EINVAL', 'inodebits lock with no bits')
     if (r.type === 'flock' && r.mode !== 2 && r.mode !== 4 && r.mode !== 32) throw new LdlmError('EINVAL', `flock mode ${modeName(r.mode)}`)
@@ -93,7 +94,8 @@ export class LockEngine {
       this.byHandle.set(lock.handle, lock)
       return { lock, blocking: [], granted: [] }
     }
-    if (r.noWait) throw new LdlmError('EWOULDBLOCK', `${modeName(r.mode)} on ${key} would wait`)
+    // ldlm_extent_compat_queue / ldlm_process_flock_lock answer -EAGAIN (EWOULDBLOCK) to a request that may not wait.
+    if (r.noWait) throw new LdlmError('EAGAIN', `${modeName(r.mode)} on ${key} would wait`)
     if (r.type === 'flock') this.checkDeadlock(lock, [...blockers, ...ahead])
     res.waiting.push(lock)
     this.byHandle.set(lock.handle, lock)

@@ -13,6 +13,7 @@ import { OstSet, type OstAddress } from './osts.js'
 import { maxLayoutSize } from './layout.js'
 import { OpenFiles, MAX_READPAGE, guarded, getRoot, getattr, getattrName, close, finishClose, readpage, statfs, sync, type MdtContext } from './handlers.js'
 import { reint } from './reint.js'
+import { LdlmService } from '../ldlm/service.js'
 
 export type { OstAddress }
 
@@ -26,6 +27,8 @@ export interface MdsOptions {
   /** 0 = a free port; default 988 */
   port?: number
   nid?: string
+  /** ms a lock holder has to cancel after a blocking AST before it is evicted (default 30 s) */
+  lockTimeoutMs?: number
   /** the filesystem default layout; count -1 = every OST */
   defaultStripe?: { size: number; count: number }
   /** objects asked per OST_CREATE */
@@ -38,8 +41,8 @@ export interface MdsOptions {
 /**
  * OBD_CONNECT_* this MDT implements: versions, FIDs and FID-based getattr, the 2.0
  * protocol, layout size in the connect reply, bulk match bits from pb_mbits, readdir
- * size by ocd_brw_size, 64-bit directory hashes, open by FID; IBITS is granted so that
- * clients that ask for it connect, though no LDLM service runs here.
+ * size by ocd_brw_size, 64-bit directory hashes, open by FID, and inode bits locks
+ * (LDLM_ENQUEUE of LDLM_IBITS; PLAIN locks are then refused, as Lustre refuses them).
  */
 export const MDT_CONNECT_FLAGS = CB('OBD_CONNECT_VERSION') | CB('OBD_CONNECT_IBITS') | CB('OBD_CONNECT_FID') |
   CB('OBD_CONNECT_FULL20') | CB('OBD_CONNECT_ATTRFID') | CB('OBD_CONNECT_MAX_EASIZE') | CB('OBD_CONNECT_BULK_MBITS') |
@@ -54,6 +57,7 @@ export class MdsServer {
   private lnet: LnetEndpoint | undefined
   private store: MdtStore | undefined
   private osts: OstSet | undefined
+  private ldlm: LdlmService | undefined
   private readonly log: (line: string) => void
 
   constructor(private readonly o: MdsOptions) {
@@ -86,13 +90,16 @@ export class MdsServer {
 
     const lnet = (this.lnet = new LnetEndpoint({ nid: this.nid, maxConnections: this.o.maxConnections, recorder: this.o.recorder, log: this.log }))
     const host = new TargetHost(new PtlrpcEndpoint(lnet), { log: this.log })
-    host.add(this.target(ctx))
+    const ldlm = (this.ldlm = new LdlmService({
+      rpc: host.rpc, kind: 'mds', callbackTimeoutMs: this.o.lockTimeoutMs, evictExport: e => host.evict(e), log: this.log,
+    }))
+    host.add(this.target(ctx, ldlm))
     host.serve('mds')
     this.boundPort = await lnet.listen(this.o.port ?? 988, this.o.host ?? '127.0.0.1')
     this.log(`mds: ${ctx.targetUuid} on ${this.nid} port ${this.boundPort}, ${this.o.osts.length} OSTs, transno ${store.lastTransno}`)
   }
 
-  private target(ctx: MdtContext): Target {
+  private target(ctx: MdtContext, ldlm: LdlmService): Target {
     const h = (fn: Parameters<typeof guarded>[1]): TargetHandler => guarded(ctx, fn)
     const handlers = new Map<string, TargetHandler>([
       ['MDS_GET_ROOT', h(r => getRoot(ctx, r))],
@@ -103,6 +110,8 @@ export class MdsServer {
       ['MDS_READPAGE', h(r => readpage(ctx, r))],
       ['MDS_STATFS', h(r => statfs(ctx, r))],
       ['MDS_SYNC', h(r => sync(ctx, r))],
+      ['LDLM_ENQUEUE', r => ldlm.enqueue(r)],
+      ['LDLM_CANCEL', r => ldlm.cancel(r)],
     ])
     const osts = ctx.osts.indexes.length
     return {
@@ -123,6 +132,7 @@ export class MdsServer {
       },
       onConnect: (e: Export) => ctx.store.saveExport({ clientUuid: e.clientUuid, nid: nidFromWire(e.peer.nid), pid: e.peer.pid, flags: e.flags, connCnt: e.connCnt }),
       onDisconnect: (e: Export) => {
+        ldlm.dropExport(e)
         ctx.store.deleteExport(e.clientUuid)
         // The export's opens end with it (mdt_export_cleanup closes its mfds).
         for (const fh of ctx.opens.handlesOf(e.handle)) {
@@ -134,6 +144,7 @@ export class MdsServer {
   }
 
   async close(): Promise<void> {
+    this.ldlm?.close()
     await this.lnet?.close()
     await this.osts?.close()
     this.store?.close()

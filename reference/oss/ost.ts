@@ -8,6 +8,8 @@ import { C, OstError, MAX_OBJECT_BYTES, MAX_BRW_BYTES, type Obj } from './obdo.j
 import { ObjectStore } from './store.js'
 import { createHdl, destroyHdl, getattrHdl, setattrHdl, punchHdl, syncHdl, statfsHdl } from './handlers.js'
 import { readHdl, writeHdl } from './brw.js'
+import { encodeStruct, makeStruct } from '../../src/wire/index.js'
+import type { LdlmService } from '../ldlm/index.js'
 
 /**
  * The OBD_CONNECT_* this OST implements, and so the most a connect reply grants
@@ -64,7 +66,39 @@ export class Ost implements Target, OstContext {
       ['OST_SETATTR', setattrHdl], ['OST_PUNCH', punchHdl], ['OST_SYNC', syncHdl],
       ['OST_STATFS', statfsHdl], ['OST_READ', readHdl], ['OST_WRITE', writeHdl],
     ]
-    this.handlers = new Map(table.map(([opcode, h]) => [opcode, (r: TargetRequest) => this.run(opcode, h, r)]))
+    this.handlers = new Map([
+      ...table.map(([opcode, h]): [string, TargetHandler] => [opcode, (r: TargetRequest) => this.run(opcode, h, r)]),
+      ['LDLM_ENQUEUE', r => this.lockService().enqueue(r)],
+      ['LDLM_CANCEL', r => this.lockService().cancel(r)],
+    ])
+  }
+
+  private ldlm: LdlmService | undefined
+
+  /** The OST's lock namespace, attached once the server has its PtlRPC endpoint. */
+  attachLdlm(s: LdlmService): void {
+    this.ldlm = s
+  }
+
+  closeLdlm(): void {
+    this.ldlm?.close()
+  }
+
+  private lockService(): LdlmService {
+    if (!this.ldlm) throw new Error(`${this.uuid}: no lock service attached`)
+    return this.ldlm
+  }
+
+  /**
+   * The ost_lvb of a lock's object (ofd_lvbo_init / ofd_lvbo_fill): size, times and blocks;
+   * the resource names the object as ostid_build_res_name does for sequence 0 (id, 0, 0, 0).
+   * A missing object throws -ENOENT, which the enqueue answers.
+   */
+  async lvb(name: readonly bigint[]): Promise<Uint8Array> {
+    const a = await this.store.stat(name[0])
+    return encodeStruct('ost_lvb', makeStruct('ost_lvb', {
+      lvb_size: a.size, lvb_blocks: a.blocks, lvb_mtime: a.mtime, lvb_atime: a.atime, lvb_ctime: a.ctime,
+    }))
   }
 
   log(line: string): void {
@@ -123,6 +157,7 @@ export class Ost implements Target, OstContext {
   }
 
   onDisconnect(exp: Export): void {
+    this.ldlm?.dropExport(exp)
     this.grants.delete(exp.handle)
   }
 }

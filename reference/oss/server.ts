@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { LnetEndpoint, PtlrpcEndpoint, type RecorderFactory } from '../../src/transport/index.js'
 import { TargetHost } from '../common/index.js'
 import { Ost } from './ost.js'
+import { LdlmService } from '../ldlm/index.js'
 
 export interface OssOptions {
   /** data directory; OST i lives in <dir>/ost<i>/ */
@@ -26,6 +27,8 @@ export interface OssOptions {
   /** pcap recording of every connection, passed to the LnetEndpoint */
   recorder?: RecorderFactory
   maxConnections?: number
+  /** ms a lock holder has to cancel after a blocking AST before it is evicted (default 30 s) */
+  lockTimeoutMs?: number
 }
 
 /** The acceptor port of LNet's socklnd (LNET_ACCEPTOR_PORT in Lustre's lnet configuration). */
@@ -77,7 +80,14 @@ export class OssServer {
       }
       this.lnet = new LnetEndpoint({ nid: this.nid, maxConnections: this.opts.maxConnections, recorder: this.opts.recorder, log: this.log })
       const targets = new TargetHost(new PtlrpcEndpoint(this.lnet), { log: this.log })
-      for (const ost of this.ostList) targets.add(ost)
+      for (const ost of this.ostList) {
+        // One lock namespace per OST, as each OST's obd device has its own.
+        ost.attachLdlm(new LdlmService({
+          rpc: targets.rpc, kind: 'ost', lvb: name => ost.lvb(name), callbackTimeoutMs: this.opts.lockTimeoutMs,
+          evictExport: e => targets.evict(e), log: this.log,
+        }))
+        targets.add(ost)
+      }
       targets.serve('ost')
       this.boundPort = await this.lnet.listen(this.opts.port ?? DEFAULT_PORT, host)
     } catch (e) {
@@ -98,6 +108,7 @@ export class OssServer {
     await this.lnet?.close()
     this.lnet = undefined
     for (const ost of this.ostList) {
+      ost.closeLdlm()
       await ost.idle()
       await ost.store.close()
     }
