@@ -2,7 +2,7 @@
 // decode throughput of a large generated capture beside tshark's, every figure
 // with a baseline measured in the same run and the ratio to it.
 //
-//   node dist/bench/run.js [--only messages|pcap|cluster] [--pcap-mib 50] [--flows 8]
+//   node dist/bench/run.js [--only messages|pcap|cluster|locks] [--pcap-mib 50] [--flows 8]
 //                          [--ops 300000] [--max-seconds 6] [--rounds 5] [--budget 75]
 //                          [--cluster-mib 1024] [--keep]
 // --max-seconds caps each message-rate measure; --budget (seconds) caps the
@@ -15,6 +15,7 @@ import {
   fastest, fmtInt, fmtMB, fmtRate, fmtRatio, makeTempDir, nowMs, removeTemp, section, table,
 } from './harness.js'
 import { localFile, metadataRates, rawTcp, transfer, withCluster } from './cluster.js'
+import { bytesPerLock, lockRates } from './locks.js'
 import { benchFraming, benchMessages, buildStream, checkSamples, collectSamples, printRows, type ResultRow } from './messages.js'
 import {
   classifyUnits, countTshark, generatePcap, histogramDiff, probeTshark, runOurCli, runOurDecode, runStages, runTshark, TSHARK_FIELD,
@@ -24,7 +25,7 @@ import {
 const TARGET = 10
 
 interface Options {
-  only?: 'messages' | 'pcap' | 'cluster'
+  only?: 'messages' | 'pcap' | 'cluster' | 'locks'
   pcapMiB: number
   clusterMiB: number
   flows: number
@@ -51,7 +52,7 @@ function options(): Options {
     },
   })
   const only = values.only
-  if (only !== undefined && only !== 'messages' && only !== 'pcap' && only !== 'cluster') throw new Error('--only takes messages, pcap or cluster')
+  if (only !== undefined && only !== 'messages' && only !== 'pcap' && only !== 'cluster' && only !== 'locks') throw new Error('--only takes messages, pcap, cluster or locks')
   const num = (name: string, v: string | undefined): number => {
     const n = Number(v)
     if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} needs a positive number, not ${v}`)
@@ -258,6 +259,22 @@ async function clusterBench(dir: string, o: Options): Promise<void> {
   verdicts.push(`server peak RSS: ${mib(s.peakRss)} at ${mib(small)}, ${mib(x.peakRss)} at ${mib(bytes)} -> ${x.peakRss <= s.peakRss * 1.25 + 32 * 2 ** 20 ? 'does not grow with file size' : 'GROWS with file size'}`)
 }
 
+const LOCK_BYTES_TARGET = 1024
+
+async function lockBench(dir: string, o: Options): Promise<void> {
+  section('Lock manager (LDLM on the reference MDS, 8 clients, loopback)')
+  const r = await withCluster(dir, c => lockRates(c, 8, Math.min(o.maxSeconds, 3)))
+  const perLock = bytesPerLock(1_000_000)
+  const rows: ResultRow[] = [
+    { what: 'enqueue+cancel, 8 clients, uncontended', ours: fmtRate(r.uncontended), unit: 'cycles/s', baseline: 'OBD_PING, 8 clients', baselineValue: fmtRate(r.pings), ratio: fmtRatio(r.uncontended / r.pings), note: 'EX inode bits lock, one resource per client; a cycle is 2 RPCs' },
+    { what: 'enqueue+cancel, 8 clients, one resource', ours: fmtRate(r.contended), unit: 'cycles/s', baseline: 'OBD_PING, 8 clients', baselineValue: fmtRate(r.pings), ratio: fmtRatio(r.contended / r.pings), note: 'each grant after the first: BL AST, cancel, CP AST' },
+  ]
+  printRows(rows)
+  console.log(`lock engine with 1,000,000 granted locks: ${perLock.toFixed(0)} bytes per lock`)
+  summary.push(...rows)
+  verdicts.push(`target: <= ${LOCK_BYTES_TARGET} bytes per granted lock at 1,000,000 locks: ${perLock.toFixed(0)} -> ${perLock <= LOCK_BYTES_TARGET ? 'MET' : 'NOT MET'}`)
+}
+
 async function main(): Promise<void> {
   const o = options()
   const t0 = Date.now()
@@ -272,6 +289,7 @@ async function main(): Promise<void> {
     if (o.only === undefined || o.only === 'messages') messageRates(tour, o)
     if (o.only === undefined || o.only === 'pcap') await largeCapture(tour, dir, o)
     if (o.only === undefined || o.only === 'cluster') await clusterBench(dir, o)
+    if (o.only === undefined || o.only === 'locks') await lockBench(dir, o)
     section('Summary')
     console.log(table(
       ['measure', 'ours', 'unit', 'baseline', 'ours/baseline'],

@@ -12,6 +12,7 @@ export type ClientErrorCode =
   | 'LC_CLIENT_NO_OST'     // a layout names an OST index no OSS serves
   | 'LC_CLIENT_LAYOUT'     // a layout the client cannot do I/O with (not RAID0 V1)
   | 'LC_CLIENT_CLOSED'     // the client was closed
+  | 'LC_CLIENT_LOCK'       // a lock was dropped (eviction, cancel) before it was granted
 
 export class ClientError extends Error {
   constructor(readonly code: ClientErrorCode, message: string) {
