@@ -7,6 +7,7 @@ import { constantOf, loadSpec, makeStruct } from '../../src/wire/index.js'
 import type { PtlrpcEndpoint } from '../../src/transport/index.js'
 import { E, type TargetImport } from '../common/index.js'
 import { ClientError } from './errors.js'
+import { requestHandles } from '../ldlm/wire.js'
 
 const spec = loadSpec()
 const C = (n: string): bigint => constantOf(spec, n)
@@ -102,7 +103,7 @@ export class ClientLocks {
     try {
       r = await imp.call({
         format: 'RQF_LDLM_ENQUEUE',
-        fields: { RMF_DLM_REQ: makeStruct('ldlm_request', { lock_count: 1 + cancels.length, lock_desc: desc, lock_handle: [{ cookie: local }, ...cancels.map(c => ({ cookie: c.server }))] }) },
+        fields: { RMF_DLM_REQ: makeStruct('ldlm_request', { lock_count: 1 + cancels.length, lock_desc: desc, lock_handle: requestHandles([local, ...cancels.map(c => c.server)]) }) },
       })
     } catch (e) {
       this.byLocal.delete(local)
@@ -125,7 +126,7 @@ export class ClientLocks {
     try {
       await lock.imp.call({
         format: 'RQF_LDLM_CANCEL', allowError: true,
-        fields: { RMF_DLM_REQ: makeStruct('ldlm_request', { lock_count: 1, lock_desc: makeStruct('ldlm_lock_desc'), lock_handle: [{ cookie: lock.server }] }) },
+        fields: { RMF_DLM_REQ: makeStruct('ldlm_request', { lock_count: 1, lock_desc: makeStruct('ldlm_lock_desc'), lock_handle: requestHandles([lock.server]) }) },
       })
     } finally {
       lock.state = 'cancelled'

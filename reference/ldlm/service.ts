@@ -8,7 +8,7 @@ import type { PtlrpcEndpoint, ReplySpec } from '../../src/transport/index.js'
 import { E, type Export, type TargetRequest } from '../common/index.js'
 import { LdlmError, LockEngine, type EnqueueRequest, type Lock, type Outcome } from './engine.js'
 import { conflicts, type LockType } from './policy.js'
-import { toWireDesc, fromWireDesc, type Obj } from './wire.js'
+import { toWireDesc, fromWireDesc, requestHandles, type Obj } from './wire.js'
 
 const spec = loadSpec()
 const C = (n: string): bigint => constantOf(spec, n)
@@ -177,7 +177,7 @@ export class LdlmService {
     const h = this.holders.get(held.handle)
     if (!h || this.closed) return
     this.sent.push({ ast: 'BL', handle: held.handle, client: h.exp.clientUuid })
-    const fields = { RMF_DLM_REQ: { lock_flags: 0, lock_count: 1, lock_desc: toWireDesc(by), lock_handle: [{ cookie: h.remote }] } }
+    const fields = { RMF_DLM_REQ: { lock_flags: 0, lock_count: 1, lock_desc: toWireDesc(by), lock_handle: requestHandles([h.remote]) } }
     this.o.rpc.call(h.exp.peer, { format: 'RQF_LDLM_BL_CALLBACK', portal: CB_PORTAL, replyPortal: CB_REPLY_PORTAL, fields, timeoutMs: this.timeoutMs })
       .catch(e => this.log(`ldlm: BL AST for ${held.handle} to ${h.exp.clientUuid}: ${(e as Error).message}`))
     // The holder must cancel within the callback timeout, or it is evicted (ldlm_add_waiting_lock).
@@ -193,7 +193,7 @@ export class LdlmService {
     void (async () => {
       const lvb = lock.type === 'extent' ? ((await this.o.lvb?.(lock.name)) ?? null) : null
       const fields = {
-        RMF_DLM_REQ: { lock_flags: lock.blockingSent ? Number(FL.AST_SENT) : 0, lock_count: 1, lock_desc: toWireDesc(lock), lock_handle: [{ cookie: h.remote }] },
+        RMF_DLM_REQ: { lock_flags: lock.blockingSent ? Number(FL.AST_SENT) : 0, lock_count: 1, lock_desc: toWireDesc(lock), lock_handle: requestHandles([h.remote]) },
         RMF_DLM_LVB: lvb,
       }
       await this.o.rpc.call(h.exp.peer, { format: 'RQF_LDLM_CP_CALLBACK', portal: CB_PORTAL, replyPortal: CB_REPLY_PORTAL, fields, timeoutMs: this.timeoutMs })

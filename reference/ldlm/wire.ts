@@ -53,4 +53,15 @@ export function toWireDesc(lock: Lock): Obj {
   }
 }
 
+/**
+ * lock_handle of an ldlm_request: the handles given, then zero handles up to
+ * LDLM_LOCKREQ_HANDLES (2), since ldlm_request_bufsize never sends fewer (the struct
+ * declares two) and Wireshark dissects the buffer so.
+ */
+export function requestHandles(cookies: bigint[]): Array<{ cookie: bigint }> {
+  const out = cookies.map(cookie => ({ cookie }))
+  while (out.length < 2) out.push({ cookie: 0n })
+  return out
+}
+
 export { OBJECT_EOF }

@@ -4,6 +4,7 @@ import { clientCommand } from './client-cmd.js'
 import { clusterCommand, serveCommand } from './cluster-cmd.js'
 import { decodeCommand } from './decode-cmd.js'
 import { demoCommand } from './demo-cmd.js'
+import { locksCommand } from './locks-cmd.js'
 import { tourCommand } from './tour-cmd.js'
 
 interface Command {
@@ -37,6 +38,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'talk to an MDS and OSSes directly: mkdir ls stat put get cat rm mv ln truncate setstripe getstripe',
     usage: 'client --mds NID [--oss NID]... COMMAND ARGS',
     run: clientCommand,
+  },
+  locks: {
+    summary: 'record two clients taking conflicting locks from the reference MDS and OST (BL and CP ASTs, cancels) to a pcap',
+    usage: 'locks [--out traces/locks.pcap] [--quiet]',
+    run: locksCommand,
   },
   tour: {
     summary: 'record an exchange of every request format of spec/rpc to a pcap',
