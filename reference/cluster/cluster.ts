@@ -24,6 +24,8 @@ export interface ClusterOptions {
   /** the first OSS's port; OSS k listens on ossPort + k (0 = free ports) */
   ossPort?: number
   fsname?: string
+  /** ms a lock holder has to cancel after a blocking AST before it is evicted (servers' default 30 s) */
+  lockTimeoutMs?: number
   log?: (line: string) => void
   recorder?: RecorderFactory
 }
@@ -78,12 +80,12 @@ export async function startCluster(o: ClusterOptions): Promise<RunningCluster> {
   let mds: MdsServer | undefined
   try {
     for (const [k, r] of ranges.entries()) {
-      const s = new OssServer({ dir: o.dir, osts: r.n, firstIndex: r.first, fsname, host, port: portFor(o.ossPort, k), log: o.log, recorder: o.recorder })
+      const s = new OssServer({ dir: o.dir, osts: r.n, firstIndex: r.first, fsname, host, port: portFor(o.ossPort, k), log: o.log, recorder: o.recorder, lockTimeoutMs: o.lockTimeoutMs })
       await s.start()
       osses.push(s)
     }
     const ostAddrs: OstAddress[] = osses.flatMap((s, k) => Array.from({ length: ranges[k].n }, (_, i) => ({ index: ranges[k].first + i, host, port: s.port, nid: s.nid })))
-    mds = new MdsServer({ dir: o.dir, osts: ostAddrs, fsname, host, port: o.mdsPort ?? 0, log: o.log, recorder: o.recorder })
+    mds = new MdsServer({ dir: o.dir, osts: ostAddrs, fsname, host, port: o.mdsPort ?? 0, log: o.log, recorder: o.recorder, lockTimeoutMs: o.lockTimeoutMs })
     await mds.start()
   } catch (e) {
     await mds?.close().catch(() => {})
@@ -141,16 +143,17 @@ export async function startClusterProcesses(o: ClusterOptions): Promise<RunningC
     if (mdsChild) await end(mdsChild)
     await Promise.all(children.map(end))
   }
+  const timeout = o.lockTimeoutMs !== undefined ? ['--lock-timeout', String(o.lockTimeoutMs)] : []
   try {
     const oss: ServerAddress[] = []
     for (const [k, r] of ostRanges(o.osts, count).entries()) {
       const s = await spawnServer(['oss', '--dir', o.dir, '--osts', String(r.n), '--first-index', String(r.first), '--fsname', fsname,
-        '--host', host, '--port', String(portFor(o.ossPort, k))], log)
+        '--host', host, '--port', String(portFor(o.ossPort, k)), ...timeout], log)
       children.push(s.child)
       oss.push(s.addr)
     }
     const ostArgs = oss.flatMap(s => (s.osts ?? []).flatMap(i => ['--ost', `${i}=${s.host}:${s.port}`]))
-    const m = await spawnServer(['mds', '--dir', o.dir, '--fsname', fsname, '--host', host, '--port', String(o.mdsPort ?? 0), ...ostArgs], log)
+    const m = await spawnServer(['mds', '--dir', o.dir, '--fsname', fsname, '--host', host, '--port', String(o.mdsPort ?? 0), ...timeout, ...ostArgs], log)
     children.push(m.child)
     mdsChild = m.child
     return {

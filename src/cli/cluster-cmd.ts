@@ -30,21 +30,21 @@ function untilSignal(): Promise<string> {
 export async function clusterCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args
   if (sub !== 'start') {
-    console.error('usage: lustre-conformance cluster start --dir DIR [--osts 4] [--oss 1] [--host H] [--mds-port P] [--oss-port P] [--fsname F]')
+    console.error('usage: lustre-conformance cluster start --dir DIR [--osts 4] [--oss 1] [--host H] [--mds-port P] [--oss-port P] [--fsname F] [--lock-timeout MS]')
     return 2
   }
   const { values } = parseArgs({
     args: rest,
     options: {
       dir: { type: 'string' }, osts: { type: 'string' }, oss: { type: 'string' }, host: { type: 'string' },
-      'mds-port': { type: 'string' }, 'oss-port': { type: 'string' }, fsname: { type: 'string' },
+      'mds-port': { type: 'string' }, 'oss-port': { type: 'string' }, fsname: { type: 'string' }, 'lock-timeout': { type: 'string' },
     },
   })
   const osts = int('osts', values.osts, 4, 1, 0xffff)
   const c = await startClusterProcesses({
     dir: values.dir ?? './lustre-data', osts, ossCount: int('oss', values.oss, 1, 1, osts), host: values.host ?? '127.0.0.1',
     mdsPort: int('mds-port', values['mds-port'], DEFAULT_MDS_PORT), ossPort: int('oss-port', values['oss-port'], DEFAULT_OSS_PORT),
-    fsname: values.fsname, log: line => console.error(line),
+    fsname: values.fsname, log: line => console.error(line), lockTimeoutMs: lockTimeout(values['lock-timeout']),
   })
   console.log(`MDS  ${c.mds.nid}  ${c.mdsAddress}`)
   for (const s of c.oss) console.log(`OSS  ${s.nid}  ${s.host}:${s.port}  OSTs ${(s.osts ?? []).join(',')}`)
@@ -63,6 +63,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     options: {
       dir: { type: 'string' }, osts: { type: 'string' }, 'first-index': { type: 'string' }, host: { type: 'string' },
       port: { type: 'string' }, fsname: { type: 'string' }, ost: { type: 'string', multiple: true }, quiet: { type: 'boolean' },
+      'lock-timeout': { type: 'string' },
     },
   })
   const host = values.host ?? '127.0.0.1'
@@ -74,7 +75,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     const n = int('osts', values.osts, 1, 1, 0xffff)
     const first = int('first-index', values['first-index'], 0, 0, 0xffff - n)
     osts = Array.from({ length: n }, (_, i) => first + i)
-    server = new OssServer({ dir, osts: n, firstIndex: first, host, port: int('port', values.port, DEFAULT_OSS_PORT), fsname: values.fsname, log })
+    server = new OssServer({ dir, osts: n, firstIndex: first, host, port: int('port', values.port, DEFAULT_OSS_PORT), fsname: values.fsname, log, lockTimeoutMs: lockTimeout(values['lock-timeout']) })
   } else if (role === 'mds') {
     // --ost I=ADDR, ADDR a NID (port 988) or host:port: where OST index I is served.
     const addrs: OstAddress[] = (values.ost ?? []).map(spec => {
@@ -84,7 +85,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       return { index: Number(m[1]), host: a.host, port: a.port, nid: a.nid ?? `${a.host}@tcp` }
     })
     if (!addrs.length) throw new Error('serve mds needs at least one --ost INDEX=ADDRESS')
-    server = new MdsServer({ dir, osts: addrs, host, port: int('port', values.port, DEFAULT_MDS_PORT), fsname: values.fsname, log })
+    server = new MdsServer({ dir, osts: addrs, host, port: int('port', values.port, DEFAULT_MDS_PORT), fsname: values.fsname, log, lockTimeoutMs: lockTimeout(values['lock-timeout']) })
   } else {
     console.error('usage: lustre-conformance serve oss --dir DIR [--osts N] [--first-index I] [--host H] [--port P]\n' +
       '       lustre-conformance serve mds --dir DIR --ost I=ADDR... [--host H] [--port P]')
@@ -103,3 +104,8 @@ export async function serveCommand(args: string[]): Promise<number> {
 }
 
 const CLOSE_GRACE_MS = 5000
+
+/** --lock-timeout MS: undefined (the servers' 30 s) when not given. */
+function lockTimeout(v: string | undefined): number | undefined {
+  return v === undefined ? undefined : int('lock-timeout', v, 30_000, 1, 3_600_000)
+}

@@ -26,7 +26,7 @@ const COMMANDS: Record<string, Command> = {
   },
   cluster: {
     summary: 'start the reference MDS and OSS as processes (stop with Ctrl-C or SIGTERM)',
-    usage: 'cluster start --dir DIR [--osts 4] [--oss 1] [--host H] [--mds-port P] [--oss-port P]',
+    usage: 'cluster start --dir DIR [--osts 4] [--oss 1] [--host H] [--mds-port P] [--oss-port P] [--lock-timeout MS]',
     run: clusterCommand,
   },
   serve: {
