@@ -1,0 +1,98 @@
+// The harness's own client of a target, written against the wire layers only (src/wire,
+// src/transport) so that it can face any implementation: connect for an export handle,
+// requests carrying it on the portals spec/rpc names, and a record of the ASTs the
+// target sends to this client's LDLM callback portal. Unlike a file system client it
+// never acts on an AST by itself: a test decides what happens next.
+import { randomUUID } from 'node:crypto'
+import { LnetEndpoint, PtlrpcEndpoint, type CallResult, type Peer, type RecorderFactory } from '../../src/transport/index.js'
+import { constantOf, loadSpec, makeStruct, parseAddress } from '../../src/wire/index.js'
+
+const spec = loadSpec()
+const C = (n: string): bigint => constantOf(spec, n)
+
+export type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export interface ReceivedAst {
+  opcode: 'LDLM_BL_CALLBACK' | 'LDLM_CP_CALLBACK' | 'LDLM_GL_CALLBACK'
+  /** lock_handle[0]: the client's own cookie for the lock */
+  cookie: bigint
+  desc: Obj
+  flags: number
+}
+
+export interface SessionOptions {
+  service: 'mds' | 'ost'
+  address: string
+  targetUuid: string
+  flags: bigint
+  ocd?: Obj
+  /** LNet pid of this client's endpoint (clients sharing a NID need different ones) */
+  pid: number
+  nid?: string
+  timeoutMs?: number
+  recorder?: RecorderFactory
+}
+
+export class TargetSession {
+  handle = 0n
+  readonly asts: ReceivedAst[] = []
+  private readonly clientUuid = randomUUID()
+
+  private constructor(private readonly o: SessionOptions, private readonly lnet: LnetEndpoint, private readonly rpc: PtlrpcEndpoint, private readonly peer: Peer) {
+    rpc.serve(Number(C('LDLM_CB_REQUEST_PORTAL')), Number(C('LDLM_CB_REPLY_PORTAL')), req => {
+      const dlm = req.msg.fields.RMF_DLM_REQ as Obj | undefined
+      const opcode = req.msg.opcode as ReceivedAst['opcode']
+      if (!dlm || !opcode?.startsWith('LDLM_')) return { status: -Number(C('LUSTRE_EPROTO')), error: true }
+      this.asts.push({ opcode, cookie: dlm.lock_handle?.[0]?.cookie ?? 0n, desc: dlm.lock_desc, flags: Number(dlm.lock_flags ?? 0) })
+      return { status: 0 }
+    })
+  }
+
+  static async open(o: SessionOptions): Promise<TargetSession> {
+    const a = parseAddress(o.address)
+    const lnet = new LnetEndpoint({ nid: o.nid ?? '127.0.0.1@tcp', pid: o.pid, recorder: o.recorder })
+    try {
+      const rpc = new PtlrpcEndpoint(lnet)
+      const s = new TargetSession(o, lnet, rpc, await lnet.connect(a.host, a.port, a.nid))
+      await s.connect()
+      return s
+    } catch (e) {
+      await lnet.close()
+      throw e
+    }
+  }
+
+  private portals(opcode: string): { portal: number; replyPortal: number } {
+    const op = spec.opcodesByName.get(opcode)
+    const p = op?.requestPortal[this.o.service]
+    const r = op?.replyPortal[this.o.service]
+    if (!p || !r) throw new Error(`spec/rpc gives ${opcode} no portal for ${this.o.service}`)
+    return { portal: Number(C(p)), replyPortal: Number(C(r)) }
+  }
+
+  private async connect(): Promise<void> {
+    const mds = this.o.service === 'mds'
+    const r = await this.call(mds ? 'RQF_MDS_CONNECT' : 'RQF_OST_CONNECT', {
+      RMF_TGTUUID: this.o.targetUuid, RMF_CLUUID: this.clientUuid, RMF_CONN: { cookie: 0n },
+      RMF_CONNECT_DATA: makeStruct('obd_connect_data', { ...this.o.ocd, ocd_connect_flags: this.o.flags, ocd_version: 0x02113900 }),
+    })
+    const status = r.reply.body.pb_status as number
+    if (status !== 0) throw new Error(`connect to ${this.o.targetUuid}: status ${status}`)
+    this.handle = (r.reply.body.pb_handle as { cookie: bigint }).cookie
+  }
+
+  /** One request of format `format`, with this session's export handle; the reply, whatever its status. */
+  call(format: string, fields: Obj = {}): Promise<CallResult> {
+    const fmt = spec.formats.get(format)
+    if (!fmt) throw new Error(`no request format ${format} in spec/rpc`)
+    return this.rpc.call(this.peer, {
+      format, opcode: fmt.opcode, ...this.portals(fmt.opcode), fields,
+      body: { pb_handle: { cookie: this.handle } }, timeoutMs: this.o.timeoutMs ?? 10_000,
+    })
+  }
+
+  async close(): Promise<void> {
+    await this.call(this.o.service === 'mds' ? 'RQF_MDS_DISCONNECT' : 'RQF_OST_DISCONNECT').catch(() => {})
+    await this.lnet.close()
+  }
+}
