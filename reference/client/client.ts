@@ -9,6 +9,7 @@ import { parseDirPages, MDS_DIR_END_OFF } from './dirpage.js'
 import { PathWalker } from './dcache.js'
 import { ClientError, fsError, statusOf } from './errors.js'
 import { LustreFile } from './file.js'
+import { DataCache } from './cache.js'
 import { checkStripeOptions, layoutFromMd, packLovUserMd, type Layout, type StripeOptions } from './layout.js'
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type Fid, type MdAttr } from './mdc.js'
 
@@ -54,12 +55,13 @@ export class LustreClient {
   private closed = false
   private readonly paths: PathWalker
 
-  private constructor(private readonly c: Connections, private readonly inflight: number) {
+  private constructor(private readonly c: Connections, private readonly inflight: number, private readonly cache: DataCache | undefined) {
     this.paths = new PathWalker(() => this.mdc, c.root)
   }
 
   static async connect(o: ClientOptions): Promise<LustreClient> {
-    return new LustreClient(await openConnections(o), o.maxInflight ?? 8)
+    const cache = o.cache === false ? undefined : new DataCache({ maxLocks: o.maxLocks, log: o.log })
+    return new LustreClient(await openConnections(o), o.maxInflight ?? 8, cache)
   }
 
   /** OST index -> target UUID of every OST this client reached. */
@@ -86,7 +88,7 @@ export class LustreClient {
     if (!isReg(a)) throw fsError('OST_READ', 'EINVAL')
     const layout = await this.layoutOf(a)
     if (!layout) throw new ClientError('LC_CLIENT_LAYOUT', `file ${a.fid.seq.toString(16)}:${a.fid.oid} has no RAID0 V1 layout`)
-    return new LustreFile(a.fid, layout, this.c.osts, this.c.brwSize, this.inflight)
+    return new LustreFile(a.fid, layout, this.c.osts, this.c.brwSize, this.inflight, this.cache)
   }
 
   /** REINT_OPEN with O_CREAT|O_EXCL and the asked layout: a new empty file, left open (the caller closes it). */
@@ -173,7 +175,7 @@ export class LustreClient {
     })
     if (layout && layout.objects.length) {
       // ll_merge_attr: size from the objects, each time the later of the MDS's and the OSTs'.
-      const o = await new LustreFile(st.fid, layout, this.c.osts, this.c.brwSize, this.inflight).attrs()
+      const o = await new LustreFile(st.fid, layout, this.c.osts, this.c.brwSize, this.inflight, this.cache).attrs()
       st.size = BigInt(o.size)
       for (const k of ['atime', 'mtime', 'ctime'] as const) if (o[k] > st[k]) st[k] = o[k]
     }
@@ -358,6 +360,8 @@ export class LustreClient {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    // Locks are given back first, so that no other client waits for this one's callback timeout.
+    await this.cache?.close()
     const imps = [this.c.mdc.imp, ...[...this.c.osts.values()].map(o => o.imp)]
     await Promise.all(imps.map(i => i.disconnect().catch(() => {})))
     await Promise.all(this.c.endpoints.map(l => l.close()))

@@ -29,6 +29,14 @@ export interface ClientOptions {
   log?: (line: string) => void
   /** BRW RPCs in flight at once, over all OSTs (default 8) */
   maxInflight?: number
+  /**
+   * Extent locks and a page cache for file data (default true): I/O runs under PR/PW locks the
+   * client keeps, and pages read under them are served again until a BL AST takes the lock.
+   * False: no locks, every read goes to the OSTs.
+   */
+  cache?: boolean
+  /** most extent locks kept (default 64) */
+  maxLocks?: number
   timeoutMs?: number
 }
 

@@ -9,6 +9,8 @@ import { gatherBulk, planBrw, runLimited, scatterBulk } from './lov.js'
 import type { Fid } from './mdc.js'
 import { constantOf, loadSpec } from '../../src/wire/index.js'
 import type { Obdo, Ost } from './osc.js'
+import { PAGE, type DataCache } from './cache.js'
+import type { BrwPlan } from './lov.js'
 
 const spec = loadSpec()
 const C = (n: string): bigint => constantOf(spec, n)
@@ -24,6 +26,8 @@ export class LustreFile {
     private readonly osts: ReadonlyMap<number, Ost>,
     private readonly brwSize: number,
     private readonly inflight: number,
+    /** extent locks and cached pages (reference/client/cache.ts); without it, I/O takes no locks */
+    private readonly cache?: DataCache,
   ) {
     const l = layout
     if ((l.pattern & ~PATTERN_FLAGS) !== RAID0 || l.stripeCount <= 0 || l.stripeSize <= 0 || l.objects.length !== l.stripeCount) {
@@ -71,7 +75,23 @@ export class LustreFile {
   async write(offset: number, data: Uint8Array): Promise<void> {
     checkRange(offset, data.length)
     const plans = planBrw(offset, data.length, this.layout, this.brwSize)
-    await runLimited(plans.map(p => () => this.ost(p.objIndex).write(this.object(p.objIndex), p.niobufs, gatherBulk(p, data))), this.inflight)
+    await runLimited(plans.map(p => () => this.locked(p, true, async () => {
+      await this.ost(p.objIndex).write(this.object(p.objIndex), p.niobufs, gatherBulk(p, data))
+      // Our own pages of the object are older than what the OST now holds.
+      this.cache?.drop(this.object(p.objIndex), this.ost(p.objIndex))
+    })), this.inflight)
+  }
+
+  /**
+   * Runs one RPC's I/O under an extent lock on the object bytes its niobufs span (for a
+   * read, out to whole pages, which is what gets cached), when the file has a cache.
+   */
+  private locked<T>(p: BrwPlan, write: boolean, fn: () => Promise<T>): Promise<T> {
+    if (!this.cache) return fn()
+    const first = p.niobufs[0].offset
+    const end = p.niobufs[p.niobufs.length - 1].offset + p.niobufs[p.niobufs.length - 1].length
+    const [s, e] = write ? [first, end] : [Math.floor(first / PAGE) * PAGE, Math.ceil(end / PAGE) * PAGE]
+    return this.cache.under(this.ost(p.objIndex), this.object(p.objIndex), write, BigInt(s), BigInt(e - 1), fn)
   }
 
   /**
@@ -98,16 +118,34 @@ export class LustreFile {
     if (n === 0) return 0
     const out = into.subarray(0, n)
     const plans = planBrw(offset, n, this.layout, this.brwSize)
-    await runLimited(plans.map(p => async () => {
-      // One run of the object is one run of the buffer: the server PUTs it in place.
-      if (p.segments.length === 1) {
-        // Zeroed first: a reused buffer must not show old bytes where the server PUT none.
-        const s = p.segments[0]
-        await this.ost(p.objIndex).read(this.object(p.objIndex), p.niobufs, out.subarray(s.bufOffset, s.bufOffset + s.length).fill(0))
-      } else {
-        scatterBulk(p, await this.ost(p.objIndex).read(this.object(p.objIndex), p.niobufs), out)
+    await runLimited(plans.map(p => () => this.locked(p, false, async () => {
+      const obj = this.object(p.objIndex)
+      const ost = this.ost(p.objIndex)
+      const one = p.niobufs.length === 1 ? p.niobufs[0] : undefined
+      if (one && this.cache) {
+        // Whole pages, from the cache when it has them all (read earlier under the lock held
+        // now), else from the OST and kept; plan windows are page aligned, so this stays in one.
+        const a0 = Math.floor(one.offset / PAGE) * PAGE
+        const a1 = Math.ceil((one.offset + one.length) / PAGE) * PAGE
+        let pages = this.cache.read(obj, ost, a0, a1 - a0)
+        if (!pages) {
+          const bulk = await ost.read(obj, [{ offset: a0, length: a1 - a0 }])
+          // Bytes past what the OST sent are zeros (a hole or past the object's end) while the lock is held.
+          pages = new Uint8Array(a1 - a0)
+          pages.set(bulk.subarray(0, pages.length))
+          this.cache.keep(obj, ost, a0, pages)
+        }
+        return scatterBulk(p, pages.subarray(one.offset - a0, one.offset - a0 + one.length), out)
       }
-    }), this.inflight)
+      if (p.segments.length === 1) {
+        // One run of the object is one run of the buffer: the server PUTs it in place,
+        // zeroed first so that a reused buffer shows no old bytes where the server PUT none.
+        const s = p.segments[0]
+        await ost.read(obj, p.niobufs, out.subarray(s.bufOffset, s.bufOffset + s.length).fill(0))
+      } else {
+        scatterBulk(p, await ost.read(obj, p.niobufs), out)
+      }
+    })), this.inflight)
     return n
   }
 
@@ -117,7 +155,16 @@ export class LustreFile {
    */
   async truncate(size: number): Promise<void> {
     checkRange(size, 0)
-    await runLimited(this.layout.objects.map((o, i) => () => this.ost(i).punch(o, BigInt(objectSizeFor(size, i, this.layout)))), this.inflight)
+    await runLimited(this.layout.objects.map((o, i) => async () => {
+      const at = BigInt(objectSizeFor(size, i, this.layout))
+      const punch = async (): Promise<void> => {
+        await this.ost(i).punch(o, at)
+        this.cache?.drop(o, this.ost(i))
+      }
+      // The punch runs under a PW lock from the new end on, as osc_punch's caller takes one.
+      if (this.cache) await this.cache.under(this.ost(i), o, true, at, 0xffffffffffffffffn, punch)
+      else await punch()
+    }), this.inflight)
   }
 }
 
