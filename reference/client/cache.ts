@@ -17,6 +17,8 @@ const spec = loadSpec()
 const PR = Number(constantOf(spec, 'LCK_PR'))
 const PW = Number(constantOf(spec, 'LCK_PW'))
 export const PAGE = 4096
+const EOF = 0xffffffffffffffffn
+type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
 interface CachedLock {
   held: HeldLock
@@ -85,6 +87,32 @@ export class DataCache {
         await ost.imp.connect()
       }
     }
+  }
+
+  /**
+   * The object's size and times (an ost_lvb). Under a PR lock of ours nobody else can have
+   * written since it was granted, so its LVB is current; under our own PW lock we are the
+   * only writer and the OST has every byte we wrote (OST_GETATTR); otherwise a glimpse,
+   * whose lock, if granted, is kept for the reads that usually follow a stat.
+   */
+  async attrs(ost: Ost, obj: ObjectId): Promise<Obj> {
+    const key = objKey(ost, obj)
+    const held = [...this.lru.keys()].filter(c => c.key === key && c.held.state === 'granted' && !c.held.blocked)
+    const pr = held.find(c => c.held.mode === PR && c.held.start === 0n && c.held.end === EOF && c.held.lvb)
+    if (pr) return pr.held.lvb!
+    if (held.some(c => c.held.mode === PW)) {
+      const a = await ost.getattr(obj)
+      return { lvb_size: a.o_size, lvb_mtime: a.o_mtime, lvb_atime: a.o_atime, lvb_ctime: a.o_ctime, lvb_blocks: a.o_blocks }
+    }
+    const locks = this.locksOf(ost)
+    const g = await locks.glimpse(ost.imp, [obj.objectId, obj.seq, 0n, 0n])
+    if (g.lock) {
+      const c: CachedLock = { held: g.lock, key, users: 0, idle: [] }
+      g.lock.onBlocking = () => this.blocked(c, locks)
+      this.lru.set(c, true)
+      this.trimLocks(locks)
+    }
+    return g.lvb
   }
 
   /** The cached bytes of [offset, offset+length) of the object, or undefined unless every page is there. */

@@ -3,7 +3,7 @@
 // a blocked reply), cancel it, and answer the ASTs a server sends on the client's LDLM
 // callback portal. A lock's owner decides what a BL AST does (flush, drop cached pages,
 // cancel) through its onBlocking hook; by default the lock is cancelled at once.
-import { constantOf, loadSpec, makeStruct } from '../../src/wire/index.js'
+import { constantOf, encodeStruct, loadSpec, makeStruct } from '../../src/wire/index.js'
 import type { PtlrpcEndpoint } from '../../src/transport/index.js'
 import { E, type TargetImport } from '../common/index.js'
 import { ClientError } from './errors.js'
@@ -13,6 +13,8 @@ const spec = loadSpec()
 const C = (n: string): bigint => constantOf(spec, n)
 const CB_PORTAL = Number(C('LDLM_CB_REQUEST_PORTAL'))
 const CB_REPLY_PORTAL = Number(C('LDLM_CB_REPLY_PORTAL'))
+const PR = Number(C('LCK_PR'))
+const EOF = 0xffffffffffffffffn
 const LR: Record<LockKind, number> = { plain: Number(C('LDLM_PLAIN')), extent: Number(C('LDLM_EXTENT')), flock: Number(C('LDLM_FLOCK')), ibits: Number(C('LDLM_IBITS')) }
 
 type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -48,6 +50,8 @@ export interface HeldLock {
   blocked: boolean
   /** what to do on a BL AST; the default cancels at once */
   onBlocking?: (l: HeldLock) => Promise<void> | void
+  /** the ost_lvb to answer a GL AST with (this client's view of the object); default: the LVB of the grant */
+  onGlimpse?: (l: HeldLock) => Obj | undefined
   /** the LVB (ost_lvb) of the latest grant, when the server sent one */
   lvb?: Obj
 }
@@ -73,6 +77,12 @@ export class ClientLocks {
           // The reply goes first; the flush and cancel follow (ldlm_bl_to_thread).
           setImmediate(() => { void this.blocking(lock) })
           return { status: 0 }
+        case 'LDLM_GL_CALLBACK': {
+          // osc_ldlm_glimpse_ast: the holder's view of the object, as an ost_lvb.
+          this.received.push({ ast: 'GL', local })
+          const lvb = lock.onGlimpse?.(lock) ?? lock.lvb ?? makeStruct('ost_lvb')
+          return { status: 0, fields: { RMF_DLM_LVB: encodeStruct('ost_lvb', makeStruct('ost_lvb', lvb)) } }
+        }
         case 'LDLM_CP_CALLBACK':
           this.received.push({ ast: 'CP', local })
           this.granted(lock, dlm.lock_desc, req.msg.fields.RMF_DLM_LVB as Obj | undefined)
@@ -116,6 +126,44 @@ export class ClientLocks {
     await grantedNow
     if (lock.state === 'cancelled') throw new ClientError('LC_CLIENT_LOCK', `lock ${local} was dropped before it was granted`)
     return lock
+  }
+
+  /**
+   * A glimpse: a PR [0, EOF] extent enqueue with LDLM_FL_HAS_INTENT. Granted at once, it is
+   * an ordinary lock with the object's LVB; otherwise the server gives no lock
+   * (ELDLM_LOCK_ABORTED) and the LVB it put together from the holders' GL AST answers.
+   */
+  async glimpse(imp: TargetImport, name: readonly bigint[]): Promise<{ lvb: Obj; lock?: HeldLock }> {
+    const local = this.next++
+    const lock: HeldLock = { local, server: 0n, imp, ask: { kind: 'extent', name, mode: PR }, mode: 0, start: 0n, end: EOF, state: 'waiting', blocked: false }
+    this.byLocal.set(local, lock)
+    try {
+      const r = await imp.call({
+        format: 'RQF_LDLM_ENQUEUE',
+        fields: {
+          RMF_DLM_REQ: makeStruct('ldlm_request', {
+            lock_flags: Number(C('LDLM_FL_HAS_INTENT')), lock_count: 1, lock_handle: requestHandles([local]),
+            lock_desc: {
+              l_resource: { lr_type: LR.extent, lr_pad: 0, lr_name: { name: [...name] } }, l_req_mode: PR, l_granted_mode: 0,
+              l_policy_data: { l_extent: { start: 0n, end: EOF, gid: 0n } },
+            },
+          }),
+        },
+      })
+      const rep = r.reply.fields.RMF_DLM_REP as Obj
+      const lvb = r.reply.fields.RMF_DLM_LVB as Obj | undefined
+      if (!lvb || lvb instanceof Uint8Array) throw new ClientError('LC_CLIENT_LOCK', 'glimpse reply without an ost_lvb')
+      if (r.reply.body.pb_status === Number(C('ELDLM_LOCK_ABORTED')) || Number(rep.lock_desc.l_granted_mode) === 0) {
+        this.byLocal.delete(local)
+        return { lvb }
+      }
+      lock.server = rep.lock_handle.cookie as bigint
+      this.granted(lock, rep.lock_desc, lvb)
+      return { lvb, lock }
+    } catch (e) {
+      this.byLocal.delete(local)
+      throw e
+    }
   }
 
   /** LDLM_CANCEL of a lock this client holds (or waits for). */

@@ -102,6 +102,18 @@ export class LockEngine {
     return { lock, blocking: this.toBlock(blockers), granted: [] }
   }
 
+  /**
+   * What a request would wait for, without creating a lock: the granted locks it conflicts
+   * with and whether a conflicting lock waits ahead of it (a glimpse asks before enqueueing).
+   */
+  wouldWait(r: EnqueueRequest): { granted: Lock[]; behindWaiting: boolean } {
+    this.validate(r)
+    const res = this.resources.get(`${r.type}:${r.name.join(':')}`)
+    if (!res) return { granted: [], behindWaiting: false }
+    const shape = { owner: r.owner, type: r.type, mode: r.mode, policy: r.policy }
+    return { granted: res.granted.filter(g => conflicts(g, shape)), behindWaiting: res.waiting.some(w => conflicts(w, shape)) }
+  }
+
   /** LDLM_CANCEL of one lock by its holder; -ENOENT for a handle unknown to that owner. */
   cancel(handle: bigint, owner: bigint): Outcome {
     const lock = this.byHandle.get(handle)

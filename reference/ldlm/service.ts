@@ -3,7 +3,7 @@
 // lock cancels packed in an enqueue, and eviction of a holder that does not cancel
 // within the callback timeout (ldlm_handle_enqueue0, ldlm_handle_cancel,
 // ldlm_server_blocking_ast, ldlm_server_completion_ast, the waiting-locks timer).
-import { constantOf, loadSpec } from '../../src/wire/index.js'
+import { constantOf, decodeStruct, encodeStruct, loadSpec } from '../../src/wire/index.js'
 import type { PtlrpcEndpoint, ReplySpec } from '../../src/transport/index.js'
 import { E, type Export, type TargetRequest } from '../common/index.js'
 import { LdlmError, LockEngine, type EnqueueRequest, type Lock, type Outcome } from './engine.js'
@@ -17,6 +17,8 @@ const FL = {
   AST_SENT: C('LDLM_FL_AST_SENT'), BLOCK_NOWAIT: C('LDLM_FL_BLOCK_NOWAIT'), HAS_INTENT: C('LDLM_FL_HAS_INTENT'),
   REQ_MASK: C('LDLM_FL_WIRE_REQ_FLAGS_MASK'),
 }
+const LOCK_ABORTED = Number(C('ELDLM_LOCK_ABORTED'))
+const PR = Number(C('LCK_PR'))
 const CB_PORTAL = Number(C('LDLM_CB_REQUEST_PORTAL'))
 const CB_REPLY_PORTAL = Number(C('LDLM_CB_REPLY_PORTAL'))
 const ERRNO: Record<LdlmError['errno'], number> = {
@@ -51,7 +53,7 @@ export class LdlmService {
   private readonly log: (line: string) => void
   private closed = false
   /** ASTs sent, for tests and the model comparison: kind, server handle, client */
-  readonly sent: Array<{ ast: 'BL' | 'CP'; handle: bigint; client: string }> = []
+  readonly sent: Array<{ ast: 'BL' | 'CP' | 'GL'; handle: bigint; client: string }> = []
 
   constructor(private readonly o: LdlmServiceOptions) {
     this.engine = o.engine ?? new LockEngine((BigInt(Date.now()) << 16n) | 1n)
@@ -84,6 +86,18 @@ export class LdlmService {
       if (typeof status === 'number' && status < 0) return { status, error: true }
       throw e
     }
+    // A glimpse (an OST enqueue with an intent) that would have to wait gets no lock: the
+    // holders of conflicting write locks are asked for their view of the object instead.
+    if ((flags & FL.HAS_INTENT) && this.o.kind === 'ost' && asked.type === 'extent' && lvb) {
+      let wait: ReturnType<LockEngine['wouldWait']>
+      try {
+        wait = this.engine.wouldWait(asked)
+      } catch (e) {
+        if (e instanceof LdlmError) return { status: ERRNO[e.errno], error: true }
+        throw e
+      }
+      if (wait.granted.length || wait.behindWaiting) return this.glimpse(desc, lvb, wait.granted)
+    }
     let out: Outcome & { lock: Lock }
     try {
       out = this.engine.enqueue(asked)
@@ -109,6 +123,41 @@ export class LdlmService {
     }
     if (r.msg.format === 'RQF_LDLM_ENQUEUE' || r.msg.format === 'RQF_LDLM_ENQUEUE_LVB') fields.RMF_DLM_LVB = lvb
     return { status: 0, fields }
+  }
+
+  /**
+   * ofd_intent_policy for a glimpse that cannot be granted: a GL AST to each export holding a
+   * conflicting lock other than PR, the largest size and latest times of their answers and of
+   * the object go back in the reply's LVB, and pb_status is ELDLM_LOCK_ABORTED: no lock.
+   */
+  private async glimpse(desc: Obj, objectLvb: Uint8Array, blockers: Lock[]): Promise<ReplySpec> {
+    const lvb = decodeStruct<Obj>('ost_lvb', objectLvb)
+    const perExport = new Map<bigint, Lock>()
+    for (const l of blockers) if (l.mode !== PR && !perExport.has(l.owner)) perExport.set(l.owner, l)
+    await Promise.all([...perExport.values()].map(async l => {
+      const h = this.holders.get(l.handle)
+      if (!h) return
+      this.sent.push({ ast: 'GL', handle: l.handle, client: h.exp.clientUuid })
+      try {
+        const r = await this.o.rpc.call(h.exp.peer, {
+          format: 'RQF_LDLM_GL_CALLBACK', portal: CB_PORTAL, replyPortal: CB_REPLY_PORTAL, timeoutMs: this.timeoutMs,
+          fields: { RMF_DLM_REQ: { lock_flags: 0, lock_count: 1, lock_desc: toWireDesc(l), lock_handle: requestHandles([h.remote]) } },
+        })
+        const got = r.reply.fields.RMF_DLM_LVB as Obj | null | undefined
+        if (r.reply.body.pb_status !== 0 || !got || got instanceof Uint8Array) return
+        for (const k of ['lvb_size', 'lvb_mtime', 'lvb_atime', 'lvb_ctime', 'lvb_blocks']) if (BigInt(got[k] as bigint) > BigInt(lvb[k] as bigint)) lvb[k] = got[k]
+      } catch (e) {
+        // A holder that does not answer keeps its lock; the object's own attributes stand.
+        this.log(`ldlm: GL AST for ${l.handle} to ${h.exp.clientUuid}: ${(e as Error).message}`)
+      }
+    }))
+    return {
+      status: LOCK_ABORTED,
+      fields: {
+        RMF_DLM_REP: { lock_flags: 0, lock_padding: 0, lock_desc: { ...desc, l_granted_mode: 0 }, lock_handle: { cookie: 0n }, lock_policy_res1: 0n, lock_policy_res2: 0n },
+        RMF_DLM_LVB: encodeStruct('ost_lvb', lvb),
+      },
+    }
   }
 
   /** LDLM_CANCEL: every handle named; -ESTALE when none was a lock of this export (ldlm_handle_cancel). */

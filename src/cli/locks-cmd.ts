@@ -8,14 +8,17 @@ import type { RecorderFactory } from '../transport/index.js'
 import { runLockExchange } from '../../reference/cluster/lock-exchange.js'
 
 export async function locksCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { out: { type: 'string', default: 'traces/locks.pcap' }, quiet: { type: 'boolean', default: false } } })
+  const { values } = parseArgs({
+    args,
+    options: { out: { type: 'string', default: 'traces/locks.pcap' }, quiet: { type: 'boolean', default: false }, 'skip-tshark-limits': { type: 'boolean', default: false } },
+  })
   const out = resolve(values.out!)
   mkdirSync(dirname(out), { recursive: true })
   const recording = pcapRecorderFactory(out, { keepUnits: false })
   // The clients' connections, recorded by the clients (the side that opened them).
   const activeOnly: RecorderFactory = c => (c.role === 'active' ? recording.factory(c) : undefined)
   try {
-    await runLockExchange(activeOnly, values.quiet ? undefined : line => console.log(line))
+    await runLockExchange(activeOnly, { say: values.quiet ? undefined : line => console.log(line), skipTsharkLimits: values['skip-tshark-limits'] })
   } finally {
     await recording.close()
   }

@@ -41,7 +41,7 @@ const COMMANDS: Record<string, Command> = {
   },
   locks: {
     summary: 'record two clients taking conflicting locks from the reference MDS and OST (BL and CP ASTs, cancels) to a pcap',
-    usage: 'locks [--out traces/locks.pcap] [--quiet]',
+    usage: 'locks [--out traces/locks.pcap] [--skip-tshark-limits] [--quiet]',
     run: locksCommand,
   },
   tour: {

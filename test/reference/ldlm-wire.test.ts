@@ -11,6 +11,7 @@ import { LnetEndpoint, PtlrpcEndpoint } from '../../src/transport/index.js'
 import { constantOf, loadSpec, makeStruct } from '../../src/wire/index.js'
 import { E, TargetImport } from '../../reference/common/index.js'
 import { OssServer } from '../../reference/oss/index.js'
+import { ClientLocks } from '../../reference/client/locks.js'
 
 const spec = loadSpec()
 const C = (n: string): bigint => constantOf(spec, n)
@@ -154,4 +155,34 @@ t.test('bad requests: Lustre\'s errno, and no lock changes', async t => {
   // Still held: a conflicting request from b waits for it.
   const w = await enqueue(b.imp, desc(id, PW, 0n, 1n))
   t.equal(w.rep.lock_desc.l_granted_mode, 0, 'a\'s lock survived every bad request')
+})
+
+t.test('glimpse: granted at once without conflict; else no lock, GL AST to the writer, its size in the LVB', async t => {
+  const { oss, id } = await setup(t)
+  const side = async (name: string) => {
+    const lnet = new LnetEndpoint({ nid: '127.0.0.1@tcp', pid: pid++ })
+    const peer = await lnet.connect('127.0.0.1', oss.port)
+    const rpc = new PtlrpcEndpoint(lnet)
+    t.teardown(() => lnet.close())
+    const imp = new TargetImport(rpc, peer, { service: 'ost', targetUuid: 'lustre-OST0000_UUID', clientUuid: `${name}_UUID`, flags: FLAGS, ocd: { ocd_brw_size: 1 << 20 } })
+    await imp.connect()
+    return { imp, locks: new ClientLocks(rpc) }
+  }
+  const w = await side('writer')
+  const r = await side('reader')
+  const name = [id, 0n, 0n, 0n]
+  const free = await r.locks.glimpse(r.imp, name)
+  t.ok(free.lock, 'nobody holds a lock: the glimpse is granted a PR lock')
+  t.equal(free.lock?.mode, PR)
+  t.equal(free.lvb.lvb_size, 0n)
+  await r.locks.cancel(free.lock!)
+  const held = await w.locks.enqueue(w.imp, { kind: 'extent', name, mode: PW, start: 0n, end: 4095n })
+  // The writer knows of bytes the OST has not seen yet (cached writes, in Lustre): it answers with them.
+  held.onGlimpse = () => makeStruct('ost_lvb', { lvb_size: 12345n, lvb_mtime: 1_900_000_000n })
+  const g = await r.locks.glimpse(r.imp, name)
+  t.notOk(g.lock, 'no lock granted against a writer (ELDLM_LOCK_ABORTED)')
+  t.equal(g.lvb.lvb_size, 12345n, 'the size is the writer\'s')
+  t.equal(g.lvb.lvb_mtime, 1_900_000_000n, 'so is the later mtime')
+  t.same(w.locks.received.map(x => x.ast), ['GL'], 'the writer got a GL AST, not a BL AST')
+  t.equal(held.state, 'granted', 'and keeps its lock')
 })
