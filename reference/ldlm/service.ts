@@ -160,6 +160,22 @@ export class LdlmService {
     }
   }
 
+  /**
+   * A lock an intent policy grants on a resource of its choosing (mdt_intent_lock_replace: a
+   * getattr intent comes back with a lock on the child): granted now, or undefined when it
+   * would have to wait, in which case the intent's reply goes without a lock.
+   */
+  grantNow(exp: Export, req: EnqueueRequest, remote: bigint): Lock | undefined {
+    try {
+      const out = this.engine.enqueue({ ...req, owner: exp.handle, noWait: true })
+      this.holders.set(out.lock.handle, { exp, remote })
+      return out.lock
+    } catch (e) {
+      if (e instanceof LdlmError && e.errno === 'EAGAIN') return undefined
+      throw e
+    }
+  }
+
   /** LDLM_CANCEL: every handle named; -ESTALE when none was a lock of this export (ldlm_handle_cancel). */
   cancel(r: TargetRequest): ReplySpec {
     const dlm = r.msg.fields.RMF_DLM_REQ as Obj | undefined

@@ -14,6 +14,7 @@ import { maxLayoutSize } from './layout.js'
 import { OpenFiles, MAX_READPAGE, guarded, getRoot, getattr, getattrName, close, finishClose, readpage, statfs, sync, type MdtContext } from './handlers.js'
 import { reint } from './reint.js'
 import { LdlmService } from '../ldlm/service.js'
+import { intentEnqueue } from './intent.js'
 
 export type { OstAddress }
 
@@ -110,7 +111,11 @@ export class MdsServer {
       ['MDS_READPAGE', h(r => readpage(ctx, r))],
       ['MDS_STATFS', h(r => statfs(ctx, r))],
       ['MDS_SYNC', h(r => sync(ctx, r))],
-      ['LDLM_ENQUEUE', r => ldlm.enqueue(r)],
+      // An enqueue carrying an intent is executed by the MDT (mdt_intent_policy); a plain one is a lock request.
+      ['LDLM_ENQUEUE', (() => {
+        const intent = h(r => intentEnqueue(ctx, ldlm, r))
+        return (r: Parameters<TargetHandler>[0]) => (r.msg.format?.startsWith('RQF_LDLM_INTENT') ? intent(r) : ldlm.enqueue(r))
+      })()],
       ['LDLM_CANCEL', r => ldlm.cancel(r)],
     ])
     const osts = ctx.osts.indexes.length
