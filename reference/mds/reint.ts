@@ -106,7 +106,7 @@ async function create(ctx: MdtContext, r: TargetRequest): Promise<ReplySpec> {
  * handle in mbo_open_handle and the layout in RMF_MDT_MD; pb_transno is non-zero
  * only when a file was created. A symlink is not opened (no handle), as in mdt_finish_open.
  */
-async function open(ctx: MdtContext, r: TargetRequest): Promise<ReplySpec> {
+export async function reintOpen(ctx: MdtContext, r: TargetRequest): Promise<ReplySpec> {
   const x = rec(r)
   const flags = big(x.cr_flags_l) | (big(x.cr_flags_h) << 32n)
   const has = (f: bigint): boolean => (flags & f) !== 0n
@@ -209,7 +209,7 @@ export async function reint(ctx: MdtContext, r: TargetRequest): Promise<ReplySpe
       return create(ctx, r)
     case 'RQF_MDS_REINT_OPEN':
       if (num(rec(r).cr_opcode) !== REINT.OPEN) fail(E.EOPNOTSUPP, 'not an open')
-      return open(ctx, r)
+      return reintOpen(ctx, r)
     case 'RQF_MDS_REINT_SETATTR': return setattr(ctx, r)
     case 'RQF_MDS_REINT_UNLINK': return unlink(ctx, r)
     case 'RQF_MDS_REINT_RENAME': return rename(ctx, r)
