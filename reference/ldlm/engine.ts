@@ -7,8 +7,10 @@
 // A request is granted at once only if it conflicts with no granted lock and with no
 // lock waiting before it (ldlm_process_*_lock with the waiting queue checked too), so a
 // stream of compatible requests cannot starve a waiting one.
-import { conflicts, grownExtent, type LockPolicy, type LockShape, type LockType } from './policy.js'
-import { ALL_MODES, modeName } from './modes.js'
+import { conflicts, grownExtent, overlaps, sameFlockOwner, type LockPolicy, type LockShape, type LockType } from './policy.js'
+import { ALL_MODES, MODE, modeName } from './modes.js'
+
+const MODE_NL = MODE.NL
 
 export interface Lock extends LockShape {
   handle: bigint
@@ -38,6 +40,8 @@ export interface Outcome {
   blocking: Lock[]
   /** these waiting locks were granted: their holders get a CP AST */
   granted: Lock[]
+  /** flocks merged into another or unlocked away: gone without an AST */
+  removed?: Lock[]
 }
 
 /** Why a request is refused; `errno` names the Lustre errno the wire answer carries. */
@@ -53,6 +57,8 @@ interface Resource { granted: Lock[]; waiting: Lock[] }
 export class LockEngine {
   private readonly resources = new Map<string, Resource>()
   private readonly byHandle = new Map<bigint, Lock>()
+  /** flocks unlinked by the current operation */
+  private removed: Lock[] = []
   private nextHandle: bigint
 
   /** `firstHandle` lets two engines (or a restarted one) never hand out the same cookie. */
@@ -90,8 +96,14 @@ export class LockEngine {
     const blockers = res.granted.filter(g => conflicts(g, lock))
     const ahead = res.waiting.filter(w => conflicts(w, lock))
     if (blockers.length === 0 && ahead.length === 0) {
-      this.grant(res, lock)
       this.byHandle.set(lock.handle, lock)
+      // A flock may merge with, trim or split the owner's other flocks, or unlock (NL): what waited may go now.
+      if (lock.type === 'flock') {
+        this.removed = []
+        const freed = this.flockApply(res, lock)
+        return { lock, blocking: [], granted: freed ? this.reprocess(key) : [], removed: this.removed }
+      }
+      this.grant(res, lock)
       return { lock, blocking: [], granted: [] }
     }
     // ldlm_extent_compat_queue / ldlm_process_flock_lock answer -EAGAIN (EWOULDBLOCK) to a request that may not wait.
@@ -142,15 +154,85 @@ export class LockEngine {
     return this.byHandle.size
   }
 
+  /**
+   * POSIX semantics of a granted flock against its owner's others (ldlm_process_flock_lock):
+   * same mode and overlapping or adjoining, they merge into the new lock; another mode, the
+   * old one is trimmed, split in two, or dropped where the new one covers it. An NL request
+   * is an unlock: it only trims, and is not kept. True when the owner's locks shrank, so
+   * that waiting locks may now be granted.
+   */
+  private flockApply(res: Resource, lock: Lock): boolean {
+    const r = lock.policy.range!
+    let freed = lock.mode === MODE_NL
+    for (const g of [...res.granted]) {
+      if (g.type !== 'flock' || !sameFlockOwner(g, lock)) continue
+      const x = g.policy.range!
+      const adjoins = x.end + 1n >= r.start && r.end + 1n >= x.start
+      if (g.mode === lock.mode && adjoins) {
+        if (x.start < r.start) r.start = x.start
+        if (x.end > r.end) r.end = x.end
+        this.unlink(res, g)
+        continue
+      }
+      if (!overlaps(x, r)) continue
+      freed = true
+      this.unlink(res, g)
+      // What of the old lock lies outside the new range stays, as one or two locks of the old mode.
+      if (x.start < r.start) this.addGranted(res, g, { start: x.start, end: r.start - 1n })
+      if (x.end > r.end) this.addGranted(res, g, { start: r.end + 1n, end: x.end })
+    }
+    lock.policy = { ...lock.policy, range: { ...r } }
+    if (lock.mode === MODE_NL) {
+      lock.state = 'granted'
+      this.byHandle.delete(lock.handle)
+    } else {
+      this.grant(res, lock)
+    }
+    return freed
+  }
+
+  private unlink(res: Resource, l: Lock): void {
+    res.granted.splice(res.granted.indexOf(l), 1)
+    l.state = 'cancelled'
+    this.byHandle.delete(l.handle)
+    this.removed.push(l)
+  }
+
+  /** A granted piece of a split flock: a lock of its own, the old one's mode and owner. */
+  private addGranted(res: Resource, from: Lock, range: { start: bigint; end: bigint }): void {
+    const piece: Lock = { ...from, handle: this.nextHandle++, policy: { ...from.policy, range }, requested: { ...from.policy, range }, state: 'granted', blockingSent: false }
+    res.granted.push(piece)
+    this.byHandle.set(piece.handle, piece)
+  }
+
+  /** Grants, in order, the waiting locks of a resource that nothing stops any more. */
+  private reprocess(key: string): Lock[] {
+    const res = this.resources.get(key)
+    if (!res) return []
+    const granted: Lock[] = []
+    const still: Lock[] = []
+    for (const w of res.waiting) {
+      if (!res.granted.some(g => conflicts(g, w)) && !still.some(s => conflicts(s, w))) {
+        if (w.type === 'flock') this.flockApply(res, w)
+        else this.grant(res, w)
+        granted.push(w)
+      } else {
+        still.push(w)
+      }
+    }
+    res.waiting = still
+    return granted
+  }
+
   private grant(res: Resource, lock: Lock): void {
     if (lock.type === 'extent') lock.policy = { ...lock.policy, range: grownExtent(lock, res.granted) }
     lock.state = 'granted'
     res.granted.push(lock)
   }
 
-  /** The locks not yet sent a BL AST, now marked as sent. */
+  /** The locks not yet sent a BL AST, now marked as sent. A flock is never asked back: only its owner releases it. */
   private toBlock(locks: Lock[]): Lock[] {
-    const out = locks.filter(l => !l.blockingSent)
+    const out = locks.filter(l => !l.blockingSent && l.type !== 'flock')
     for (const l of out) l.blockingSent = true
     return out
   }
@@ -169,19 +251,10 @@ export class LockEngine {
     const granted: Lock[] = []
     const blocking: Lock[] = []
     for (const key of touched) {
+      granted.push(...this.reprocess(key))
       const res = this.resources.get(key)!
-      const still: Lock[] = []
-      for (const w of res.waiting) {
-        const blockers = res.granted.filter(g => conflicts(g, w))
-        if (blockers.length === 0 && !still.some(s => conflicts(s, w))) {
-          this.grant(res, w)
-          granted.push(w)
-        } else {
-          still.push(w)
-          blocking.push(...this.toBlock(blockers))
-        }
-      }
-      res.waiting = still
+      // Holders of what still waits owe a BL AST (once each).
+      for (const w of res.waiting) blocking.push(...this.toBlock(res.granted.filter(g => conflicts(g, w))))
       if (!res.granted.length && !res.waiting.length) this.resources.delete(key)
     }
     return { granted, blocking }
@@ -193,7 +266,7 @@ export class LockEngine {
    * a lock of the new lock's owner, waiting would never end: -EDEADLK.
    */
   private checkDeadlock(lock: Lock, blockers: Lock[]): void {
-    const ownerOf = (l: Lock): string => `${l.owner}:${l.policy.pid ?? 0}`
+    const ownerOf = (l: Lock): string => `${l.owner}:${l.policy.flockOwner ?? 0n}`
     const me = ownerOf(lock)
     const seen = new Set<string>()
     const stack = blockers.map(ownerOf)

@@ -6,8 +6,9 @@
 //  - IBITS: incompatible modes conflict when their inode bits intersect (ldlm_inodebits).
 //  - EXTENT: incompatible modes conflict when their byte ranges intersect; two GROUP
 //    locks conflict unless they carry the same gid (ldlm_extent_compat_queue).
-//  - FLOCK: POSIX record locks: locks of one owner never conflict with each other;
-//    otherwise incompatible modes (PR read, PW write) conflict when ranges intersect.
+//  - FLOCK: POSIX record locks: locks of one owner (the export and lfw_owner, as
+//    ldlm_same_flock_owner says) never conflict with each other; otherwise incompatible
+//    modes (PR read, PW write) conflict when ranges intersect.
 import { compatible, MODE } from './modes.js'
 
 export type LockType = 'plain' | 'extent' | 'flock' | 'ibits'
@@ -23,7 +24,9 @@ export interface LockPolicy {
   gid?: bigint
   /** ibits: the inode bits (MDS_INODELOCK_*) */
   bits?: bigint
-  /** flock: the owning process (with the export, the POSIX lock owner) */
+  /** flock: lfw_owner, the client's lock owner (with the export, the POSIX lock owner) */
+  flockOwner?: bigint
+  /** flock: the process, as reported back (F_GETLK); not part of the owner */
   pid?: number
 }
 
@@ -37,9 +40,11 @@ export interface LockShape {
 
 export const overlaps = (a: Range, b: Range): boolean => a.start <= b.end && b.start <= a.end
 
+export const sameFlockOwner = (a: LockShape, b: LockShape): boolean => a.owner === b.owner && a.policy.flockOwner === b.policy.flockOwner
+
 /** Whether `held` (granted, or ahead in the waiting queue) stops `asked` from being granted. */
 export function conflicts(held: LockShape, asked: LockShape): boolean {
-  if (held.type === 'flock' && held.owner === asked.owner && held.policy.pid === asked.policy.pid) return false
+  if (held.type === 'flock' && sameFlockOwner(held, asked)) return false
   if (compatible(held.mode, asked.mode)) {
     if (held.mode === MODE.GROUP && asked.mode === MODE.GROUP) return held.policy.gid !== asked.policy.gid
     return false

@@ -106,7 +106,9 @@ export class LdlmService {
       throw e
     }
     const lock = out.lock
-    this.holders.set(lock.handle, { exp: r.exp, remote: asked.remote })
+    for (const gone of out.removed ?? []) this.forget(gone.handle)
+    // An unlock (a flock in NL) leaves no lock behind to hold.
+    if (this.engine.get(lock.handle)) this.holders.set(lock.handle, { exp: r.exp, remote: asked.remote })
     let rflags = 0n
     if (lock.state === 'waiting') {
       const res = this.engine.locksOn(lock.type, lock.name)

@@ -33,7 +33,7 @@ export function fromWireDesc(desc: Obj, owner: bigint): EnqueueRequest {
   } else if (type === 'flock') {
     const f = (pol.l_flock ?? {}) as Obj
     // The POSIX owner is the client's lock owner and pid; the export tells clients apart.
-    r.policy = { range: { start: big(f.lfw_start), end: big(f.lfw_end) }, pid: Number(f.lfw_pid ?? 0) }
+    r.policy = { range: { start: big(f.lfw_start), end: big(f.lfw_end) }, flockOwner: big(f.lfw_owner), pid: Number(f.lfw_pid ?? 0) }
   }
   return r
 }
@@ -44,7 +44,7 @@ export function toWireDesc(lock: Lock): Obj {
   let policy: Obj = {}
   if (lock.type === 'extent') policy = { l_extent: { start: p.range!.start, end: p.range!.end, gid: p.gid ?? 0n } }
   else if (lock.type === 'ibits') policy = { l_inodebits: { bits: p.bits ?? 0n, try_bits: 0n, cancel_bits: 0n, li_gid: 0n, li_padding: 0, li_initiator_id: 0 } }
-  else if (lock.type === 'flock') policy = { l_flock: { lfw_start: p.range!.start, lfw_end: p.range!.end, lfw_owner: lock.owner, lfw_padding: 0, lfw_pid: p.pid ?? 0 } }
+  else if (lock.type === 'flock') policy = { l_flock: { lfw_start: p.range!.start, lfw_end: p.range!.end, lfw_owner: p.flockOwner ?? 0n, lfw_padding: 0, lfw_pid: p.pid ?? 0 } }
   return {
     l_resource: { lr_type: LR_TYPE[lock.type], lr_pad: 0, lr_name: { name: [...lock.name] } },
     l_req_mode: lock.mode,

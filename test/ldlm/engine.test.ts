@@ -122,7 +122,7 @@ t.test('bad requests are refused with Lustre\'s errno and change nothing', async
     [req(1n, PW, { type: 'extent', policy: { range: { start: 10n, end: 9n } } }), 'EPROTO'],
     [req(1n, PW, { type: 'extent', policy: {} }), 'EPROTO'],
     [req(1n, PW, { name: [1n] }), 'EPROTO'],
-    [req(1n, EX, { type: 'flock', policy: { range: { start: 0n, end: 1n }, pid: 1 } }), 'EINVAL'],
+    [req(1n, EX, { type: 'flock', policy: { range: { start: 0n, end: 1n }, flockOwner: 1n } }), 'EINVAL'],
   ]
   for (const [r, errno] of bad) t.equal(errnoOf(() => e.enqueue(r)), errno, `${errno}`)
   const held = e.enqueue(req(1n, PR))
@@ -146,7 +146,7 @@ t.test('eviction drops every lock of a client and grants what waited for them', 
 t.test('FLOCK: one owner never blocks itself; a cycle of waits is -EDEADLK; NOWAIT is EAGAIN', async t => {
   const e = new LockEngine()
   const fl = (owner: bigint, pid: number, mode: number, start: bigint, end: bigint, noWait = false): EnqueueRequest =>
-    req(owner, mode, { type: 'flock', policy: { range: { start, end }, pid }, noWait })
+    req(owner, mode, { type: 'flock', policy: { range: { start, end }, flockOwner: BigInt(pid), pid }, noWait })
   t.equal(e.enqueue(fl(1n, 10, PW, 0n, 9n)).lock.state, 'granted')
   t.equal(e.enqueue(fl(1n, 10, PW, 5n, 15n)).lock.state, 'granted', 'same owner')
   t.equal(e.enqueue(fl(2n, 20, PW, 20n, 29n)).lock.state, 'granted')
@@ -154,7 +154,7 @@ t.test('FLOCK: one owner never blocks itself; a cycle of waits is -EDEADLK; NOWA
   t.equal(errnoOf(() => e.enqueue(fl(2n, 20, PW, 0n, 0n))), 'EDEADLK')
   t.equal(errnoOf(() => e.enqueue(fl(3n, 30, PR, 0n, 0n, true))), 'EAGAIN')
   t.equal(e.enqueue(fl(3n, 30, PR, 40n, 50n)).lock.state, 'granted', 'no overlap')
-  t.equal(e.size, 5, 'refused requests left nothing behind')
+  t.equal(e.size, 4, 'refused requests left nothing behind (the owner\'s two overlapping write locks merged into one)')
 })
 
 t.test('spec/ldlm/compat.json validates against its schema', async t => {
@@ -166,4 +166,28 @@ t.test('spec/ldlm/compat.json validates against its schema', async t => {
   const ok = ajv.validate(schema, data)
   t.ok(ok, JSON.stringify(ajv.errors))
   t.same(Object.keys(data.compatible).sort(), [...data.modes].sort(), 'a row for every mode')
+})
+
+t.test('FLOCK is POSIX: one owner\'s locks merge, split and unlock; an unlock lets a waiter in', async t => {
+  const e = new LockEngine()
+  const name = [9n, 0n, 0n, 0n]
+  const fl = (owner: bigint, lo: bigint, mode: number, start: bigint, end: bigint): EnqueueRequest =>
+    ({ owner, type: 'flock', name, mode, policy: { range: { start, end }, flockOwner: lo } })
+  const ranges = (): string[] => e.locksOn('flock', name).granted.map(l => `${l.owner}/${l.policy.flockOwner}:${l.mode === PW ? 'W' : 'R'}[${l.policy.range!.start},${l.policy.range!.end}]`).sort()
+  e.enqueue(fl(1n, 7n, PW, 0n, 9n))
+  e.enqueue(fl(1n, 7n, PW, 10n, 19n))
+  t.same(ranges(), ['1/7:W[0,19]'], 'same mode, adjoining: one lock')
+  e.enqueue(fl(1n, 7n, PR, 5n, 9n))
+  t.same(ranges(), ['1/7:R[5,9]', '1/7:W[0,4]', '1/7:W[10,19]'], 'another mode in the middle: the write lock is split around it')
+  const w = e.enqueue(fl(2n, 8n, PW, 12n, 14n))
+  t.equal(w.lock.state, 'waiting', 'another owner waits for [10,19]')
+  t.same(w.blocking, [], 'a flock holder gets no BL AST: only its owner releases it')
+  const un = e.enqueue(fl(1n, 7n, NL, 11n, 15n))
+  t.same(ranges(), ['1/7:R[5,9]', '1/7:W[0,4]', '1/7:W[10,10]', '1/7:W[16,19]', '2/8:W[12,14]'], 'the unlock cut [11,15] out; the waiter got it')
+  t.same(un.granted.map(l => l.handle), [w.lock.handle], 'a CP AST is owed to the waiter')
+  t.equal(e.get(un.lock.handle), undefined, 'an unlock leaves no lock of its own')
+  t.ok(un.removed && un.removed.length >= 1, 'the trimmed lock is reported gone')
+  t.same(ranges().filter(r => r.startsWith('1/')).length, 4)
+  const other = e.enqueue(fl(1n, 99n, PW, 0n, 0n))
+  t.equal(other.lock.state, 'waiting', 'another owner on the same export is another owner')
 })
