@@ -2,7 +2,8 @@
 // `quint run --mbt --out-itf`) is replayed step by step against an MDS reached only by
 // address, and after each step the lock state the target shows on the wire is compared
 // with the model's: which locks are granted, waiting or gone (enqueue replies, CP ASTs,
-// our cancels) and which holders were sent a BL AST.
+// our cancels) and in what mode, which holders were sent a BL AST, and which clients the
+// target evicted when the driver waited out its callback timeout.
 //
 // The model's locks are inode bits locks on one resource: its bytes 0..3 are inode bits
 // 0..3, so that model ranges overlap exactly when lock bits intersect (extent locks would
@@ -15,8 +16,8 @@ const C = (n: string): bigint => constantOf(spec, n)
 
 export interface ItfTrace { states: Array<Record<string, unknown>> }
 
-interface ModelLock { client: string; state: string }
-interface ModelState { locks: Map<number, ModelLock>; blSent: Set<number> }
+interface ModelLock { client: string; state: string; mode: string }
+interface ModelState { locks: Map<number, ModelLock>; blSent: Set<number>; evicted: Set<string> }
 interface Step { action: string; picks: Record<string, unknown>; after: ModelState }
 
 /** Plain values of ITF's encodings: {"#bigint"}, {"#set"}, {"#map"}, records. */
@@ -40,7 +41,10 @@ export function stepsOf(itf: ItfTrace): Step[] {
       if (p.tag === 'Some') picks[k] = plain(p.value)
     }
     const locks = plain(s.locks) as Map<number, ModelLock>
-    return { action: String(s['mbt::actionTaken']), picks, after: { locks, blSent: new Set(plain(s.blSent) as number[]) } }
+    return {
+      action: String(s['mbt::actionTaken']), picks,
+      after: { locks, blSent: new Set(plain(s.blSent) as number[]), evicted: new Set(plain(s.evicted) as string[]) },
+    }
   })
 }
 
@@ -52,11 +56,17 @@ export interface MbtTarget {
   resource?: bigint[]
   /** how long to wait for ASTs to make the target agree with the model after a step */
   settleMs?: number
+  /**
+   * The target's lock callback timeout: an evictLate step waits it out (plus a margin) after
+   * the last BL AST still unanswered. Traces with evictions need a target whose timeout is
+   * longer than any stretch of steps between two of them, and this set to it.
+   */
+  lockTimeoutMs?: number
 }
 
 export interface StepResult { index: number; action: string; ok: boolean; expected: string; observed: string }
 
-interface Observed { client: string; cookie: bigint; server: bigint; state: string; bl: boolean }
+interface Observed { client: string; cookie: bigint; server: bigint; state: string; bl: boolean; mode: number }
 
 let pidBase = 0x4d42_0000
 
@@ -78,6 +88,7 @@ export async function replayLdlmTrace(itf: ItfTrace, target: MbtTarget): Promise
     return s
   }
   const locks = new Map<number, Observed>()
+  const evicted = new Set<string>()
   let nextId = 0
   let cookie = 0x6d62740000000000n
   const results: StepResult[] = []
@@ -102,16 +113,30 @@ export async function replayLdlmTrace(itf: ItfTrace, target: MbtTarget): Promise
         })
         const rep = r.reply.fields.RMF_DLM_REP as Obj
         if (r.reply.body.pb_status !== 0 || !rep) throw new Error(`step ${index}: enqueue answered ${String(r.reply.body.pb_status)}`)
-        locks.set(nextId++, { client: c, cookie: mine, server: rep.lock_handle.cookie, state: Number(rep.lock_desc.l_granted_mode) ? 'granted' : 'waiting', bl: false })
+        const granted = Number(rep.lock_desc.l_granted_mode)
+        locks.set(nextId++, { client: c, cookie: mine, server: rep.lock_handle.cookie, state: granted ? 'granted' : 'waiting', bl: false, mode: granted })
       } else if (st.action === 'cancel') {
         const l = locks.get(st.picks.i as number)!
         const s = await session(l.client)
         await s.call('RQF_LDLM_CANCEL', { RMF_DLM_REQ: makeStruct('ldlm_request', { lock_count: 1, lock_desc: makeStruct('ldlm_lock_desc'), lock_handle: [{ cookie: l.server }, { cookie: 0n }] }) })
         l.state = 'cancelled'
+      } else if (st.action === 'evictLate') {
+        // Wait out the target's callback timeout after the last unanswered BL AST; then every
+        // client still holding such a lock must be gone (its pings answered -ENOTCONN).
+        const timeout = target.lockTimeoutMs
+        if (timeout === undefined) throw new Error(`step ${index}: an evictLate step needs the target's lockTimeoutMs`)
+        const late = [...locks.values()].filter(l => l.state === 'granted' && l.bl && !evicted.has(l.client))
+        const lastBl = Math.max(0, ...late.map(l => sessions.get(l.client)!.asts.find(a => a.cookie === l.cookie && a.opcode === 'LDLM_BL_CALLBACK')!.at))
+        await new Promise(r => setTimeout(r, Math.max(0, lastBl + timeout + 300 - Date.now())))
+        for (const c of new Set(late.map(l => l.client))) {
+          if ((await sessions.get(c)!.ping()) !== -Number(C('LUSTRE_ENOTCONN'))) continue
+          evicted.add(c)
+          for (const l of locks.values()) if (l.client === c) l.state = 'cancelled'
+        }
       } else {
         throw new Error(`step ${index}: action ${st.action} cannot be driven through the wire`)
       }
-      const res = await settle(st.after, locks, sessions, target.settleMs ?? 2000)
+      const res = await settle(st.after, locks, sessions, evicted, target.settleMs ?? 2000)
       results.push({ index, action: `${st.action}(${Object.values(st.picks).join(', ')})`, ...res })
       if (!res.ok) break
     }
@@ -122,24 +147,26 @@ export async function replayLdlmTrace(itf: ItfTrace, target: MbtTarget): Promise
 }
 
 /** Folds the ASTs received so far into the observed locks, and waits (up to `ms`) until they agree with the model. */
-async function settle(model: ModelState, locks: Map<number, Observed>, sessions: Map<string, TargetSession>, ms: number): Promise<{ ok: boolean; expected: string; observed: string }> {
-  const expected = describe([...model.locks].map(([id, l]) => [id, l.state]), [...model.blSent])
+async function settle(model: ModelState, locks: Map<number, Observed>, sessions: Map<string, TargetSession>, evicted: Set<string>, ms: number): Promise<{ ok: boolean; expected: string; observed: string }> {
+  const mode = (name: string): number => Number(C(`LCK_${name}`))
+  const expected = describe([...model.locks].map(([id, l]) => [id, l.state === 'granted' ? `granted ${mode(l.mode)}` : l.state]), [...model.blSent], [...model.evicted])
   const deadline = Date.now() + ms
   let observed = ''
   for (;;) {
     for (const l of locks.values()) {
       const asts = sessions.get(l.client)?.asts ?? []
       if (asts.some(a => a.cookie === l.cookie && a.opcode === 'LDLM_BL_CALLBACK')) l.bl = true
-      if (l.state === 'waiting' && asts.some(a => a.cookie === l.cookie && a.opcode === 'LDLM_CP_CALLBACK')) l.state = 'granted'
+      const cp = l.state === 'waiting' ? asts.find(a => a.cookie === l.cookie && a.opcode === 'LDLM_CP_CALLBACK') : undefined
+      if (cp) { l.state = 'granted'; l.mode = Number(cp.desc.l_granted_mode) }
     }
-    observed = describe([...locks].map(([id, l]) => [id, l.state]), [...locks].filter(([, l]) => l.bl).map(([id]) => id))
+    observed = describe([...locks].map(([id, l]) => [id, l.state === 'granted' ? `granted ${l.mode}` : l.state]), [...locks].filter(([, l]) => l.bl).map(([id]) => id), [...evicted])
     if (observed === expected) return { ok: true, expected, observed }
     if (Date.now() >= deadline) return { ok: false, expected, observed }
     await new Promise(r => setTimeout(r, 5))
   }
 }
 
-function describe(states: Array<[number, string]>, bl: number[]): string {
+function describe(states: Array<[number, string]>, bl: number[], evicted: string[]): string {
   const s = [...states].sort((a, b) => a[0] - b[0]).map(([id, st]) => `${id}:${st}`).join(' ')
-  return `locks ${s || '-'}; BL AST to ${[...bl].sort((a, b) => a - b).join(',') || 'none'}`
+  return `locks ${s || '-'}; BL AST to ${[...bl].sort((a, b) => a - b).join(',') || 'none'}; evicted ${[...evicted].sort().join(',') || 'none'}`
 }

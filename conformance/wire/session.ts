@@ -18,6 +18,8 @@ export interface ReceivedAst {
   cookie: bigint
   desc: Obj
   flags: number
+  /** when it arrived (Date.now()) */
+  at: number
 }
 
 export interface SessionOptions {
@@ -43,7 +45,7 @@ export class TargetSession {
       const dlm = req.msg.fields.RMF_DLM_REQ as Obj | undefined
       const opcode = req.msg.opcode as ReceivedAst['opcode']
       if (!dlm || !opcode?.startsWith('LDLM_')) return { status: -Number(C('LUSTRE_EPROTO')), error: true }
-      this.asts.push({ opcode, cookie: dlm.lock_handle?.[0]?.cookie ?? 0n, desc: dlm.lock_desc, flags: Number(dlm.lock_flags ?? 0) })
+      this.asts.push({ opcode, cookie: dlm.lock_handle?.[0]?.cookie ?? 0n, desc: dlm.lock_desc, flags: Number(dlm.lock_flags ?? 0), at: Date.now() })
       return { status: 0 }
     })
   }
@@ -89,6 +91,11 @@ export class TargetSession {
       format, opcode: fmt.opcode, ...this.portals(fmt.opcode), fields,
       body: { pb_handle: { cookie: this.handle } }, timeoutMs: this.o.timeoutMs ?? 10_000,
     })
+  }
+
+  /** OBD_PING on this export: 0 while it lives, -ENOTCONN once the target dropped it (eviction). */
+  async ping(): Promise<number> {
+    return (await this.call('RQF_OBD_PING')).reply.body.pb_status as number
   }
 
   async close(): Promise<void> {

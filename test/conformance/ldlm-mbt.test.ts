@@ -11,6 +11,7 @@ import { replayLdlmTrace, type ItfTrace } from '../../conformance/index.js'
 import { startCluster } from '../../reference/cluster/index.js'
 
 const SEEDS = ['0x11', '0x2a', '0xbeef', '0x5eed5']
+const LOCK_TIMEOUT_MS = 3000
 const STEPS = 16
 
 function trace(dir: string, seed: string): Promise<ItfTrace> {
@@ -29,34 +30,39 @@ function trace(dir: string, seed: string): Promise<ItfTrace> {
 t.test('model traces replayed against the reference MDS agree step by step', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'lc-mbt-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const c = await startCluster({ dir: join(dir, 'data'), osts: 1, mdsPort: 0, ossPort: 0 })
+  // Evictions are driven by waiting out the callback timeout: long enough that no BL AST
+  // outlives it between two evictLate steps of a trace, short enough to wait for.
+  const c = await startCluster({ dir: join(dir, 'data'), osts: 1, mdsPort: 0, ossPort: 0, lockTimeoutMs: LOCK_TIMEOUT_MS })
   t.teardown(() => c.stop())
   let steps = 0
+  let evictions = 0
   let blSteps = 0
   for (const seed of SEEDS) {
     const itf = await trace(dir, seed)
-    const results = await replayLdlmTrace(itf, { mds: c.mdsAddress, resource: [0x200000401n, BigInt(Number(seed)), 0n, 0n] })
+    const results = await replayLdlmTrace(itf, { mds: c.mdsAddress, resource: [0x200000401n, BigInt(Number(seed)), 0n, 0n], lockTimeoutMs: LOCK_TIMEOUT_MS })
     const bad = results.find(r => !r.ok)
     t.notOk(bad, bad ? `seed ${seed}, step ${bad.index} ${bad.action}: model says ${bad.expected}, target shows ${bad.observed}` : `seed ${seed}: ${results.length} steps agree`)
     t.equal(results.length, itf.states.length - 1, `seed ${seed}: every step replayed`)
     steps += results.length
-    blSteps += results.filter(r => !r.expected.endsWith('BL AST to none')).length
+    blSteps += results.filter(r => !r.expected.includes('BL AST to none')).length
+    evictions += results.filter(r => r.action.startsWith('evictLate')).length
   }
   t.ok(steps >= SEEDS.length * 8, `${steps} steps in all`)
   t.ok(blSteps > 0, `${blSteps} steps with blocking ASTs outstanding: the traces reach conflicts`)
+  t.ok(evictions > 0, `${evictions} eviction steps: the traces reach callback timeouts`)
 })
 
 t.test('the comparison can fail: a trace told to expect a grant the server refuses is caught at that step', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'lc-mbt-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const c = await startCluster({ dir: join(dir, 'data'), osts: 1, mdsPort: 0, ossPort: 0 })
+  const c = await startCluster({ dir: join(dir, 'data'), osts: 1, mdsPort: 0, ossPort: 0, lockTimeoutMs: LOCK_TIMEOUT_MS })
   t.teardown(() => c.stop())
   const itf = await trace(dir, SEEDS[1])
   // The first state where the model has a waiting lock: say it was granted instead.
   const at = itf.states.findIndex(s => JSON.stringify(s.locks).includes('"waiting"'))
   t.ok(at > 0, `state ${at} has a waiting lock`)
   const altered = JSON.parse(JSON.stringify(itf).replace(/"waiting"/, '"granted"')) as ItfTrace
-  const results = await replayLdlmTrace(altered, { mds: c.mdsAddress, resource: [0x200000401n, 0xa17e5n, 0n, 0n], settleMs: 300 })
+  const results = await replayLdlmTrace(altered, { mds: c.mdsAddress, resource: [0x200000401n, 0xa17e5n, 0n, 0n], settleMs: 300, lockTimeoutMs: LOCK_TIMEOUT_MS })
   const bad = results.find(r => !r.ok)
   t.ok(bad, 'a step disagrees')
   t.equal(bad?.index, at - 1, 'at the altered step')
