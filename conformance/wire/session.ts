@@ -37,6 +37,8 @@ export interface SessionOptions {
 
 export class TargetSession {
   handle = 0n
+  /** obd_connect_data the target answered at connect */
+  ocd: Obj = {}
   readonly asts: ReceivedAst[] = []
   private readonly clientUuid = randomUUID()
 
@@ -81,15 +83,21 @@ export class TargetSession {
     const status = r.reply.body.pb_status as number
     if (status !== 0) throw new Error(`connect to ${this.o.targetUuid}: status ${status}`)
     this.handle = (r.reply.body.pb_handle as { cookie: bigint }).cookie
+    this.ocd = (r.reply.fields.RMF_CONNECT_DATA ?? {}) as Obj
   }
 
-  /** One request of format `format`, with this session's export handle; the reply, whatever its status. */
-  call(format: string, fields: Obj = {}): Promise<CallResult> {
+  /** OBD_CONNECT_* the target granted */
+  get flags(): bigint {
+    return BigInt(this.ocd.ocd_connect_flags ?? 0n)
+  }
+
+  /** One request of format `format`, with this session's export handle (or `handle`); the reply, whatever its status. */
+  call(format: string, fields: Obj = {}, handle = this.handle): Promise<CallResult> {
     const fmt = spec.formats.get(format)
     if (!fmt) throw new Error(`no request format ${format} in spec/rpc`)
     return this.rpc.call(this.peer, {
       format, opcode: fmt.opcode, ...this.portals(fmt.opcode), fields,
-      body: { pb_handle: { cookie: this.handle } }, timeoutMs: this.o.timeoutMs ?? 10_000,
+      body: { pb_handle: { cookie: handle } }, timeoutMs: this.o.timeoutMs ?? 10_000,
     })
   }
 

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline'
 import type { RecorderFactory } from '../../src/transport/index.js'
 import { packageRoot } from '../../src/wire/index.js'
 import { OssServer } from '../oss/index.js'
-import { MdsServer, type OstAddress } from '../mds/index.js'
+import { MdsServer, type MdsOptions, type OstAddress } from '../mds/index.js'
 
 export interface ClusterOptions {
   dir: string
@@ -26,6 +26,8 @@ export interface ClusterOptions {
   fsname?: string
   /** ms a lock holder has to cancel after a blocking AST before it is evicted (servers' default 30 s) */
   lockTimeoutMs?: number
+  /** in-process clusters only: deliberate MDS faults, for the certifier's self-test */
+  mdsFaults?: MdsOptions['faults']
   log?: (line: string) => void
   recorder?: RecorderFactory
 }
@@ -85,7 +87,7 @@ export async function startCluster(o: ClusterOptions): Promise<RunningCluster> {
       osses.push(s)
     }
     const ostAddrs: OstAddress[] = osses.flatMap((s, k) => Array.from({ length: ranges[k].n }, (_, i) => ({ index: ranges[k].first + i, host, port: s.port, nid: s.nid })))
-    mds = new MdsServer({ dir: o.dir, osts: ostAddrs, fsname, host, port: o.mdsPort ?? 0, log: o.log, recorder: o.recorder, lockTimeoutMs: o.lockTimeoutMs })
+    mds = new MdsServer({ dir: o.dir, osts: ostAddrs, fsname, host, port: o.mdsPort ?? 0, log: o.log, recorder: o.recorder, lockTimeoutMs: o.lockTimeoutMs, faults: o.mdsFaults })
     await mds.start()
   } catch (e) {
     await mds?.close().catch(() => {})

@@ -54,6 +54,12 @@ export class LdlmError extends Error {
 
 interface Resource { granted: Lock[]; waiting: Lock[] }
 
+/** Deliberate faults (a certifier's self-test needs servers it must fail). */
+export interface LockFaults {
+  /** grant every request at once, conflicts or not (and send no BL AST) */
+  grantConflicting?: boolean
+}
+
 export class LockEngine {
   private readonly resources = new Map<string, Resource>()
   private readonly byHandle = new Map<bigint, Lock>()
@@ -61,8 +67,11 @@ export class LockEngine {
   private removed: Lock[] = []
   private nextHandle: bigint
 
-  /** `firstHandle` lets two engines (or a restarted one) never hand out the same cookie. */
-  constructor(firstHandle = 0x1000n) {
+  /**
+   * `firstHandle` lets two engines (or a restarted one) never hand out the same cookie.
+   * `faults` make the engine deliberately wrong, for the harness's self-test (never on by default).
+   */
+  constructor(firstHandle = 0x1000n, private readonly faults: LockFaults = {}) {
     this.nextHandle = firstHandle
   }
 
@@ -93,8 +102,8 @@ export class LockEngine {
       handle: this.nextHandle++, owner: r.owner, type: r.type, mode: r.mode, resource: key, name: [...r.name],
       policy: { ...r.policy }, requested: { ...r.policy }, state: 'waiting', blockingSent: false,
     }
-    const blockers = res.granted.filter(g => conflicts(g, lock))
-    const ahead = res.waiting.filter(w => conflicts(w, lock))
+    const blockers = this.faults.grantConflicting ? [] : res.granted.filter(g => conflicts(g, lock))
+    const ahead = this.faults.grantConflicting ? [] : res.waiting.filter(w => conflicts(w, lock))
     if (blockers.length === 0 && ahead.length === 0) {
       this.byHandle.set(lock.handle, lock)
       // A flock may merge with, trim or split the owner's other flocks, or unlock (NL): what waited may go now.

@@ -6,7 +6,7 @@
 import { constantOf, decodeStruct, encodeStruct, loadSpec } from '../../src/wire/index.js'
 import type { PtlrpcEndpoint, ReplySpec } from '../../src/transport/index.js'
 import { E, type Export, type TargetRequest } from '../common/index.js'
-import { LdlmError, LockEngine, type EnqueueRequest, type Lock, type Outcome } from './engine.js'
+import { LdlmError, LockEngine, type EnqueueRequest, type Lock, type LockFaults, type Outcome } from './engine.js'
 import { conflicts, type LockType } from './policy.js'
 import { toWireDesc, fromWireDesc, requestHandles, type Obj } from './wire.js'
 
@@ -41,6 +41,7 @@ export interface LdlmServiceOptions {
   evictExport: (exp: Export) => void
   log?: (line: string) => void
   engine?: LockEngine
+  faults?: LockFaults
 }
 
 interface Holder { exp: Export; remote: bigint }
@@ -56,7 +57,7 @@ export class LdlmService {
   readonly sent: Array<{ ast: 'BL' | 'CP' | 'GL'; handle: bigint; client: string }> = []
 
   constructor(private readonly o: LdlmServiceOptions) {
-    this.engine = o.engine ?? new LockEngine((BigInt(Date.now()) << 16n) | 1n)
+    this.engine = o.engine ?? new LockEngine((BigInt(Date.now()) << 16n) | 1n, o.faults)
     this.timeoutMs = o.callbackTimeoutMs ?? 30_000
     this.log = o.log ?? (() => {})
   }

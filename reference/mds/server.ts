@@ -14,6 +14,7 @@ import { maxLayoutSize } from './layout.js'
 import { OpenFiles, MAX_READPAGE, guarded, getRoot, getattr, getattrName, close, finishClose, readpage, statfs, sync, type MdtContext } from './handlers.js'
 import { reint } from './reint.js'
 import { LdlmService } from '../ldlm/service.js'
+import type { LockFaults } from '../ldlm/index.js'
 import { intentEnqueue } from './intent.js'
 
 export type { OstAddress }
@@ -30,6 +31,8 @@ export interface MdsOptions {
   nid?: string
   /** ms a lock holder has to cancel after a blocking AST before it is evicted (default 30 s) */
   lockTimeoutMs?: number
+  /** deliberate faults, for the certifier's self-test: never set them on a server you trust */
+  faults?: { ldlm?: LockFaults }
   /** the filesystem default layout; count -1 = every OST */
   defaultStripe?: { size: number; count: number }
   /** objects asked per OST_CREATE */
@@ -92,7 +95,7 @@ export class MdsServer {
     const lnet = (this.lnet = new LnetEndpoint({ nid: this.nid, maxConnections: this.o.maxConnections, recorder: this.o.recorder, log: this.log }))
     const host = new TargetHost(new PtlrpcEndpoint(lnet), { log: this.log })
     const ldlm = (this.ldlm = new LdlmService({
-      rpc: host.rpc, kind: 'mds', callbackTimeoutMs: this.o.lockTimeoutMs, evictExport: e => host.evict(e), log: this.log,
+      rpc: host.rpc, kind: 'mds', callbackTimeoutMs: this.o.lockTimeoutMs, evictExport: e => host.evict(e), log: this.log, faults: this.o.faults?.ldlm,
     }))
     host.add(this.target(ctx, ldlm))
     host.serve('mds')

@@ -1,5 +1,6 @@
 // lustre-conformance command line: one table of commands, each in its own file.
 // Exit codes: 0 success, 1 the command ran and found a failure, 2 usage or environment error.
+import { certifyCommand } from './certify-cmd.js'
 import { clientCommand } from './client-cmd.js'
 import { clusterCommand, serveCommand } from './cluster-cmd.js'
 import { decodeCommand } from './decode-cmd.js'
@@ -43,6 +44,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'record two clients taking conflicting locks from the reference MDS and OST (BL and CP ASTs, cancels) to a pcap',
     usage: 'locks [--out traces/locks.pcap] [--skip-tshark-limits] [--quiet]',
     run: locksCommand,
+  },
+  certify: {
+    summary: 'run the conformance suites against a Lustre implementation reached by address; TAP 14 on stdout',
+    usage: 'certify (--target FILE | --mds ADDR --oss ADDR...) [--only GLOB]... [--except GLOB]... [--seed N] [--timeout MS] [--list]',
+    run: certifyCommand,
   },
   tour: {
     summary: 'record an exchange of every request format of spec/rpc to a pcap',

@@ -1,0 +1,73 @@
+// What a conformance test is and what it can end as. A test has a stable ID, tags, and
+// the requirement IDs (spec/requirements) it checks; it runs against a target it reaches
+// only by address, and ends as one of:
+//  - pass;
+//  - fail: the target did something the requirement forbids (expected vs observed);
+//  - unsupported: the target did not advertise what the test needs (obd_connect_data),
+//    which is not a failure;
+//  - error: the harness or the environment broke (a refused connection, a timeout).
+import type { RecorderFactory } from '../../src/transport/index.js'
+import type { TargetSession } from '../wire/session.js'
+
+export interface TargetAddress {
+  /** the MDS: a NID (port 988) or host:port */
+  mds: string
+  /** OSS addresses; which OSTs each serves is learnt by connecting */
+  oss: string[]
+  fsname: string
+}
+
+export interface TestContext {
+  target: TargetAddress
+  /** every random choice of the test derives from this (the run's seed and the test ID) */
+  random(): number
+  /** a new client session to the MDT, or to OST `index` (connected, recorded) */
+  mds(opts?: { flags?: bigint }): Promise<TargetSession>
+  ost(index: number, opts?: { flags?: bigint }): Promise<TargetSession>
+  /** a line for the report, beside the verdict */
+  note(line: string): void
+  recorder?: RecorderFactory
+}
+
+export interface ConformanceTest {
+  /** stable, dotted: suite.topic.case (ldlm.compat.pw-pr) */
+  id: string
+  tags: string[]
+  requirements: string[]
+  title: string
+  run(ctx: TestContext): Promise<void>
+}
+
+export type Verdict =
+  | { kind: 'pass' }
+  | { kind: 'fail'; message: string; expected: string; observed: string }
+  | { kind: 'unsupported'; reason: string }
+  | { kind: 'error'; message: string }
+
+/** Thrown by a test when the target got it wrong. */
+export class Failure extends Error {
+  constructor(message: string, readonly expected: string, readonly observed: string) {
+    super(message)
+    this.name = 'Failure'
+  }
+}
+
+/** Thrown by a test when the target does not offer what the test needs. */
+export class Unsupported extends Error {
+  constructor(readonly reason: string) {
+    super(reason)
+    this.name = 'Unsupported'
+  }
+}
+
+const show = (v: unknown): string => (typeof v === 'bigint' ? `${v}` : typeof v === 'string' ? v : JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? `${x}` : x)))
+
+/** Fails the test unless `observed` equals `expected`. */
+export function expectEqual(what: string, observed: unknown, expected: unknown): void {
+  if (show(observed) !== show(expected)) throw new Failure(what, show(expected), show(observed))
+}
+
+/** Fails the test unless `ok`. */
+export function expectThat(what: string, ok: boolean, expected: string, observed: string): void {
+  if (!ok) throw new Failure(what, expected, observed)
+}

@@ -1,0 +1,114 @@
+// Suite `ldlm`: the lock manager of the MDT, through inode bits locks (LDLM-* requirements).
+// Each compatibility test takes a fresh resource (a FID from the test's random source):
+// client A holds one mode, client B asks another over the same bits; B must be granted at
+// once exactly when spec/ldlm/compat.json says the modes are compatible, and otherwise
+// only after A was sent a BL AST naming A's own handle and cancelled.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { constantOf, loadSpec, makeStruct, packageRoot } from '../../src/wire/index.js'
+import type { TargetSession, Obj } from '../wire/session.js'
+import { Unsupported, expectEqual, expectThat, type ConformanceTest, type TestContext } from '../core/test.js'
+
+const spec = loadSpec()
+const C = (n: string): bigint => constantOf(spec, n)
+const errno = (n: string): number => -Number(C(`LUSTRE_${n}`))
+const compat = (JSON.parse(readFileSync(join(packageRoot(), 'spec', 'ldlm', 'compat.json'), 'utf8')) as { compatible: Record<string, string[]> }).compatible
+const MODES = ['EX', 'PW', 'PR', 'CW', 'CR', 'NL']
+const UPDATE = C('MDS_INODELOCK_UPDATE')
+
+let cookie = 0x636f6e6600000000n
+
+async function ibitsSessions(ctx: TestContext, n: number): Promise<TargetSession[]> {
+  const out: TargetSession[] = []
+  for (let i = 0; i < n; i++) {
+    const s = await ctx.mds()
+    if (!(s.flags & C('OBD_CONNECT_IBITS'))) throw new Unsupported('the MDT did not grant OBD_CONNECT_IBITS')
+    out.push(s)
+  }
+  return out
+}
+
+const fidOf = (ctx: TestContext): bigint[] => [0x200000401n, BigInt(Math.floor(ctx.random() * 0xffffffff)) | 0x1n, 0n, 0n]
+
+async function enqueue(s: TargetSession, name: bigint[], mode: string, bits = UPDATE, lockMode = Number(C(`LCK_${mode}`))) {
+  const mine = cookie++
+  const r = await s.call('RQF_LDLM_ENQUEUE', {
+    RMF_DLM_REQ: makeStruct('ldlm_request', {
+      lock_count: 1, lock_handle: [{ cookie: mine }, { cookie: 0n }],
+      lock_desc: {
+        l_resource: { lr_type: Number(C('LDLM_IBITS')), lr_pad: 0, lr_name: { name } }, l_req_mode: lockMode, l_granted_mode: 0,
+        l_policy_data: { l_inodebits: makeStruct('ldlm_inodebits', { bits }) },
+      },
+    }),
+  })
+  const rep = r.reply.fields.RMF_DLM_REP as Obj | undefined
+  return { status: r.reply.body.pb_status as number, granted: Number(rep?.lock_desc?.l_granted_mode ?? 0), server: (rep?.lock_handle?.cookie as bigint | undefined) ?? 0n, mine }
+}
+
+async function cancel(s: TargetSession, handle: bigint): Promise<number> {
+  const r = await s.call('RQF_LDLM_CANCEL', { RMF_DLM_REQ: makeStruct('ldlm_request', { lock_count: 1, lock_desc: makeStruct('ldlm_lock_desc'), lock_handle: [{ cookie: handle }, { cookie: 0n }] }) })
+  return r.reply.body.pb_status as number
+}
+
+/** Waits up to `ms` for an AST of `opcode` naming `mine` at session `s`. */
+async function ast(s: TargetSession, opcode: string, mine: bigint, ms = 3000) {
+  const end = Date.now() + ms
+  for (;;) {
+    const a = s.asts.find(x => x.opcode === opcode && x.cookie === mine)
+    if (a || Date.now() > end) return a
+    await new Promise(r => setTimeout(r, 5))
+  }
+}
+
+function compatTest(held: string, asked: string): ConformanceTest {
+  const ok = compat[`LCK_${held}`].includes(`LCK_${asked}`)
+  return {
+    id: `ldlm.compat.${held.toLowerCase()}-${asked.toLowerCase()}`, tags: ['ldlm', 'compat'], requirements: [`LDLM-COMPAT-${held}-${asked}`, ...(ok ? [] : ['LDLM-BL-AST', 'LDLM-CP-AST'])],
+    title: `${asked} asked while ${held} is held: ${ok ? 'granted at once' : 'granted after a BL AST and the cancel'}`,
+    async run(ctx) {
+      const [a, b] = await ibitsSessions(ctx, 2)
+      const name = fidOf(ctx)
+      const h = await enqueue(a, name, held)
+      expectEqual(`${held} on a free resource: granted mode`, h.granted, Number(C(`LCK_${held}`)))
+      const q = await enqueue(b, name, asked)
+      expectEqual(`${asked} beside ${held}: granted mode in the reply`, q.granted, ok ? Number(C(`LCK_${asked}`)) : 0)
+      if (ok) {
+        const bl = await ast(a, 'LDLM_BL_CALLBACK', h.mine, 200)
+        expectThat('no BL AST to the holder of a compatible lock', !bl, 'none', 'an LDLM_BL_CALLBACK')
+        return
+      }
+      const bl = await ast(a, 'LDLM_BL_CALLBACK', h.mine)
+      expectThat('BL AST to the holder, naming its handle', !!bl, `LDLM_BL_CALLBACK with lock_handle ${h.mine}`, 'none within 3 s')
+      expectEqual('cancel of the held lock', await cancel(a, h.server), 0)
+      const cp = await ast(b, 'LDLM_CP_CALLBACK', q.mine)
+      expectThat('CP AST to the waiter, naming its handle', !!cp, `LDLM_CP_CALLBACK with lock_handle ${q.mine}`, 'none within 3 s')
+      expectEqual('granted mode in the CP AST', Number(cp!.desc.l_granted_mode), Number(C(`LCK_${asked}`)))
+    },
+  }
+}
+
+export const ldlmTests: ConformanceTest[] = [
+  ...MODES.flatMap(h => MODES.map(a => compatTest(h, a))),
+  {
+    id: 'ldlm.cancel.unknown-handle', tags: ['ldlm', 'errors'], requirements: ['LDLM-CANCEL-STALE'],
+    title: 'a cancel naming no lock of this export is answered -ESTALE, and another client\'s lock survives it',
+    async run(ctx) {
+      const [a, b] = await ibitsSessions(ctx, 2)
+      const name = fidOf(ctx)
+      const h = await enqueue(a, name, 'EX')
+      expectEqual('cancel of a made-up handle', await cancel(b, 0xdead0000n | BigInt(Math.floor(ctx.random() * 0xffff))), errno('ESTALE'))
+      expectEqual('cancel of another client\'s lock', await cancel(b, h.server), errno('ESTALE'))
+      const q = await enqueue(b, name, 'EX')
+      expectEqual('the lock survived: a conflicting request waits', q.granted, 0)
+    },
+  },
+  {
+    id: 'ldlm.enqueue.bad-mode', tags: ['ldlm', 'errors'], requirements: ['LDLM-ENQUEUE-BAD-MODE'],
+    title: 'an enqueue whose mode is not one mode bit is answered -EFAULT',
+    async run(ctx) {
+      const [a] = await ibitsSessions(ctx, 1)
+      const r = await enqueue(a, fidOf(ctx), 'PW', UPDATE, Number(C('LCK_PW') | C('LCK_PR')))
+      expectEqual('enqueue status for mode PW|PR', r.status, errno('EFAULT'))
+    },
+  },
+]

@@ -1,0 +1,51 @@
+// Suite `wire`: connecting, pinging and addressing a target (WIRE-* requirements).
+import { constantOf, loadSpec } from '../../src/wire/index.js'
+import { TargetSession } from '../wire/session.js'
+import { MDS_FLAGS } from '../core/runner.js'
+import { expectEqual, expectThat, type ConformanceTest } from '../core/test.js'
+
+const spec = loadSpec()
+const C = (n: string): bigint => constantOf(spec, n)
+const errno = (n: string): number => -Number(C(`LUSTRE_${n}`))
+
+export const wireTests: ConformanceTest[] = [
+  {
+    id: 'wire.connect.flags-granted-subset', tags: ['wire', 'connect'], requirements: ['WIRE-CONNECT-FLAGS'],
+    title: 'the MDT grants no connect flag the client did not ask for',
+    async run(ctx) {
+      const s = await ctx.mds({ flags: MDS_FLAGS })
+      const extra = s.flags & ~MDS_FLAGS
+      expectThat('granted OBD_CONNECT_* flags', extra === 0n, `a subset of 0x${MDS_FLAGS.toString(16)}`, `0x${s.flags.toString(16)} (extra 0x${extra.toString(16)})`)
+    },
+  },
+  {
+    id: 'wire.connect.unknown-target', tags: ['wire', 'connect'], requirements: ['WIRE-CONNECT-NODEV'],
+    title: 'a connect to a target the server does not serve is answered -ENODEV',
+    async run(ctx) {
+      let status = 0
+      try {
+        await TargetSession.open({ service: 'mds', address: ctx.target.mds, targetUuid: `${ctx.target.fsname}-MDT7fff_UUID`, flags: MDS_FLAGS, pid: 0x4e4f4400 | Math.floor(ctx.random() * 255), recorder: ctx.recorder })
+      } catch (e) {
+        status = Number(/status (-?\d+)/.exec((e as Error).message)?.[1] ?? NaN)
+      }
+      expectEqual('connect status', status, errno('ENODEV'))
+    },
+  },
+  {
+    id: 'wire.ping.live-export', tags: ['wire', 'ping'], requirements: ['WIRE-PING'],
+    title: 'OBD_PING on a live export is answered 0',
+    async run(ctx) {
+      const s = await ctx.mds()
+      expectEqual('OBD_PING status', await s.ping(), 0)
+    },
+  },
+  {
+    id: 'wire.request.unknown-export', tags: ['wire'], requirements: ['WIRE-NO-EXPORT'],
+    title: 'a request with an export handle the target does not know is answered -ENOTCONN',
+    async run(ctx) {
+      const s = await ctx.mds()
+      const r = await s.call('RQF_OBD_PING', {}, s.handle ^ 0x5a5a5a5a5a5a5a5an)
+      expectEqual('OBD_PING status with a made-up handle', r.reply.body.pb_status, errno('ENOTCONN'))
+    },
+  },
+]

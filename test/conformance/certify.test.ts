@@ -1,0 +1,103 @@
+// The certifier itself: against the reference cluster every test passes; against an MDS
+// made to grant conflicting locks, exactly the compatibility tests of incompatible pairs
+// fail, under their IDs; selection, seeding, TAP output and the CLI behave as documented.
+import t from 'tap'
+import type { Test } from 'tap'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import {
+  allTests, requirements, requirementVerdicts, runTests, select, seededRandom, tapHeader, tapLine, tapSummary,
+} from '../../conformance/index.js'
+import { startCluster, type ClusterOptions } from '../../reference/cluster/index.js'
+
+async function cluster(t: Test, extra: Partial<ClusterOptions> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'lc-cert-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const c = await startCluster({ dir, osts: 2, mdsPort: 0, ossPort: 0, ...extra })
+  t.teardown(() => c.stop())
+  return c
+}
+
+const compatible = JSON.parse(readFileSync('spec/ldlm/compat.json', 'utf8')).compatible as Record<string, string[]>
+
+t.test('against the reference cluster every test passes, and the report says so', async t => {
+  const c = await cluster(t)
+  const results = await runTests(allTests, { mds: c.mdsAddress, oss: c.ossAddresses, fsname: 'lustre' }, { seed: 42, timeoutMs: 20_000 })
+  const notPass = results.filter(r => r.verdict.kind !== 'pass')
+  t.same(notPass.map(r => `${r.id}: ${JSON.stringify(r.verdict)}`), [], `${results.length} tests pass`)
+  const tap = tapHeader(results.length, 42) + results.map((r, i) => tapLine(r, i + 1)).join('') + tapSummary(results)
+  t.match(tap, /^TAP version 14\n/)
+  t.equal(tap.match(/^ok \d+ - /gm)?.length, results.length, 'one ok line per test')
+  const reqs = requirementVerdicts(requirements().map(r => r.id), allTests, results)
+  t.ok([...reqs.values()].every(v => v === 'pass' || v === 'uncovered'), 'every covered requirement passes')
+  t.same([...reqs].filter(([, v]) => v === 'uncovered').map(([id]) => id), ['WIRE-MSG-PAD8'], 'and the uncovered ones are listed')
+})
+
+t.test('an MDS that grants conflicting locks fails exactly the tests of incompatible pairs', async t => {
+  const c = await cluster(t, { mdsFaults: { ldlm: { grantConflicting: true } } })
+  const tests = select(allTests, ['ldlm.compat.*'])
+  const results = await runTests(tests, { mds: c.mdsAddress, oss: c.ossAddresses, fsname: 'lustre' }, { seed: 1, timeoutMs: 20_000 })
+  const failed = results.filter(r => r.verdict.kind === 'fail').map(r => r.id).sort()
+  const want = tests.filter(x => {
+    const [held, asked] = x.id.replace('ldlm.compat.', '').split('-').map(m => `LCK_${m.toUpperCase()}`)
+    return !compatible[held].includes(asked)
+  }).map(x => x.id).sort()
+  t.ok(want.length > 10, `${want.length} incompatible pairs`)
+  t.same(failed, want, 'the failing tests are those of the incompatible pairs')
+  t.ok(results.filter(r => !want.includes(r.id)).every(r => r.verdict.kind === 'pass'), 'the compatible ones still pass')
+  const f = results.find(r => r.id === 'ldlm.compat.pw-pr')!.verdict
+  t.match(f, { kind: 'fail', expected: '0' }, 'a failure says what was expected and what was observed')
+})
+
+t.test('selection by globs on IDs and tags; a seed makes every random choice again', async t => {
+  t.equal(select(allTests, ['ldlm.compat.pw-*']).length, 6)
+  t.equal(select(allTests, ['compat']).length, 36, 'by tag')
+  t.equal(select(allTests, ['ldlm.*'], ['compat']).length, allTests.filter(x => x.id.startsWith('ldlm.')).length - 36)
+  t.equal(select(allTests, ['nothing.*']).length, 0)
+  const a = seededRandom(7, 'x'), b = seededRandom(7, 'x'), c = seededRandom(7, 'y')
+  const seqA = [a(), a(), a()]
+  t.same([b(), b(), b()], seqA, 'same seed and test: same numbers')
+  t.not(c(), seqA[0], 'another test: other numbers')
+  t.ok(seqA.every(x => x >= 0 && x < 1))
+  const ids = allTests.map(x => x.id)
+  t.equal(new Set(ids).size, ids.length, 'test IDs are unique')
+  const known = new Set(requirements().map(r => r.id))
+  t.same(allTests.flatMap(x => x.requirements).filter(r => !known.has(r)), [], 'every requirement a test cites is in spec/requirements')
+})
+
+t.test('spec/requirements and a target file validate against their schemas', async t => {
+  const ajv = new Ajv2020({ strict: false })
+  const reqSchema = JSON.parse(readFileSync('spec/requirements/requirements.schema.json', 'utf8'))
+  for (const f of ['wire', 'ldlm']) t.ok(ajv.validate(reqSchema, JSON.parse(readFileSync(`spec/requirements/${f}.json`, 'utf8'))), `${f}.json: ${ajv.errorsText(ajv.errors)}`)
+  const target = JSON.parse(readFileSync('spec/target.schema.json', 'utf8'))
+  t.ok(ajv.validate(target, { mds: '192.168.1.5@tcp', oss: ['oss1:988'], fsname: 'lustre' }))
+  t.notOk(ajv.validate(target, { mds: 'not an address', oss: [] }), 'a bad target file is refused')
+})
+
+const cli = (args: string[]): Promise<{ code: number; out: string }> => new Promise(resolve => {
+  execFile(process.execPath, ['bin/lustre-conformance.js', ...args], { timeout: 120_000 }, (err, stdout, stderr) => {
+    resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` })
+  })
+})
+
+t.test('the CLI: --list, a target file, TAP on stdout, exit status', async t => {
+  const listed = await cli(['certify', '--list'])
+  t.equal(listed.code, 0)
+  t.equal(listed.out.trim().split('\n').length, allTests.length, 'one line per test')
+  const c = await cluster(t)
+  const dir = mkdtempSync(join(tmpdir(), 'lc-target-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'target.json')
+  writeFileSync(file, JSON.stringify({ mds: c.mdsAddress, oss: c.ossAddresses }))
+  const run = await cli(['certify', '--target', file, '--only', 'wire.*', '--seed', '5'])
+  t.equal(run.code, 0, run.out)
+  t.match(run.out, /^TAP version 14\n# lustre-conformance certify, seed 5\n1\.\.4\n/)
+  t.match(run.out, /# pass 4, fail 0, unsupported 0, error 0/)
+  writeFileSync(file, JSON.stringify({ mds: 'nowhere', oss: [] }))
+  const bad = await cli(['certify', '--target', file])
+  t.not(bad.code, 0, 'a target file that does not validate is refused')
+})
+
