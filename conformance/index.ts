@@ -9,5 +9,7 @@ export type { ConformanceTest, TargetAddress, TestContext, Verdict } from './cor
 export { runTests, select, seededRandom, requirementVerdicts, MDS_FLAGS, OST_FLAGS } from './core/runner.js'
 export type { RunOptions, TestResult, RequirementVerdict } from './core/runner.js'
 export { tapHeader, tapLine, tapSummary } from './core/tap.js'
+export { jsonReport, junitReport } from './core/reports.js'
+export type { RunRecord } from './core/reports.js'
 export { allTests, requirements } from './suites/index.js'
 export type { Requirement } from './suites/index.js'

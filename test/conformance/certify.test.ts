@@ -8,8 +8,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Ajv2020 } from 'ajv/dist/2020.js'
+import { XMLParser, XMLValidator } from 'fast-xml-parser'
+import { decodeTrace } from '../../src/trace/index.js'
 import {
-  allTests, requirements, requirementVerdicts, runTests, select, seededRandom, tapHeader, tapLine, tapSummary,
+  allTests, requirements, requirementVerdicts, runTests, select, seededRandom, tapHeader, tapLine, tapSummary, jsonReport, junitReport,
 } from '../../conformance/index.js'
 import { startCluster, type ClusterOptions } from '../../reference/cluster/index.js'
 
@@ -50,6 +52,13 @@ t.test('an MDS that grants conflicting locks fails exactly the tests of incompat
   t.ok(results.filter(r => !want.includes(r.id)).every(r => r.verdict.kind === 'pass'), 'the compatible ones still pass')
   const f = results.find(r => r.id === 'ldlm.compat.pw-pr')!.verdict
   t.match(f, { kind: 'fail', expected: '0' }, 'a failure says what was expected and what was observed')
+  // The reports say the same: failures counted, each with its message.
+  const run = { target: { mds: c.mdsAddress, oss: c.ossAddresses, fsname: 'lustre' }, seed: 1, startedAt: new Date(), durationMs: 1, results, requirements: [] }
+  const junit = new XMLParser({ ignoreAttributes: false }).parse(junitReport(run))
+  t.equal(Number(junit.testsuites['@_failures']), want.length, 'JUnit counts the failures')
+  const json = jsonReport(run)
+  const ajv = new Ajv2020({ strict: false })
+  t.ok(ajv.validate(JSON.parse(readFileSync('spec/report.schema.json', 'utf8')), json), ajv.errorsText(ajv.errors))
 })
 
 t.test('selection by globs on IDs and tags; a seed makes every random choice again', async t => {
@@ -92,10 +101,28 @@ t.test('the CLI: --list, a target file, TAP on stdout, exit status', async t => 
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'target.json')
   writeFileSync(file, JSON.stringify({ mds: c.mdsAddress, oss: c.ossAddresses }))
-  const run = await cli(['certify', '--target', file, '--only', 'wire.*', '--seed', '5'])
+  const run = await cli(['certify', '--target', file, '--only', 'wire.*', '--only', 'ldlm.compat.pw-pr', '--seed', '5',
+    '--json', join(dir, 'out', 'report.json'), '--junit', join(dir, 'out', 'junit.xml'), '--pcap-dir', join(dir, 'out', 'pcap')])
   t.equal(run.code, 0, run.out)
-  t.match(run.out, /^TAP version 14\n# lustre-conformance certify, seed 5\n1\.\.4\n/)
-  t.match(run.out, /# pass 4, fail 0, unsupported 0, error 0/)
+  t.match(run.out, /^TAP version 14\n# lustre-conformance certify, seed 5\n1\.\.5\n/)
+  t.match(run.out, /# pass 5, fail 0, unsupported 0, error 0/)
+  // The JSON report follows its versioned schema; the JUnit XML parses and counts the same.
+  const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8'))
+  const ajv = new Ajv2020({ strict: false })
+  t.ok(ajv.validate(JSON.parse(readFileSync('spec/report.schema.json', 'utf8')), report), ajv.errorsText(ajv.errors))
+  t.equal(report.seed, 5)
+  t.same(report.summary, { pass: 5, fail: 0, unsupported: 0, error: 0 })
+  const xml = readFileSync(join(dir, 'out', 'junit.xml'), 'utf8')
+  t.equal(XMLValidator.validate(xml), true, 'JUnit XML is well-formed')
+  const junit = new XMLParser({ ignoreAttributes: false }).parse(xml)
+  t.equal(junit.testsuites['@_tests'], '5')
+  t.equal(junit.testsuites['@_failures'], '0')
+  // Every test's traffic is in its own pcap, linked from the report, and decodes.
+  for (const x of report.tests) {
+    t.ok(x.pcap, `${x.id} links its pcap`)
+    const events = [...decodeTrace(readFileSync(join(dir, 'out', x.pcap)))].filter(e => e.unit === 'lnet')
+    t.ok(events.length > 0 && events.every(e => !e.error), `${x.pcap}: ${events.length} LNet messages, none in error`)
+  }
   writeFileSync(file, JSON.stringify({ mds: 'nowhere', oss: [] }))
   const bad = await cli(['certify', '--target', file])
   t.not(bad.code, 0, 'a target file that does not validate is refused')
