@@ -1,5 +1,5 @@
 // Suite `wire`: connecting, pinging and addressing a target (WIRE-* requirements).
-import { constantOf, loadSpec } from '../../src/wire/index.js'
+import { constantOf, loadSpec, makeStruct } from '../../src/wire/index.js'
 import { TargetSession } from '../wire/session.js'
 import { MDS_FLAGS } from '../core/runner.js'
 import { expectEqual, expectThat, type ConformanceTest } from '../core/test.js'
@@ -8,7 +8,32 @@ const spec = loadSpec()
 const C = (n: string): bigint => constantOf(spec, n)
 const errno = (n: string): number => -Number(C(`LUSTRE_${n}`))
 
+/** lustre_msg_v2: lm_buflens[i] sits at 32 + 4 * i (lustre_msg_v2's fixed header is 32 bytes). */
+const BUFLENS = 32
+
 export const wireTests: ConformanceTest[] = [
+  {
+    id: 'wire.malformed.short-buffer', tags: ['wire', 'errors'], requirements: ['WIRE-MALFORMED'],
+    title: 'a request whose mdt_body buffer is too short is answered -EPROTO (or its connection closed), and other clients go on',
+    async run(ctx) {
+      const bad = await ctx.mds()
+      const other = await ctx.mds()
+      let outcome: string
+      try {
+        const r = await bad.call('RQF_MDS_GETATTR', { RMF_MDT_BODY: makeStruct('mdt_body', {}) }, bad.handle, bytes => {
+          // Buffer 1 declared 8 bytes long: an mdt_body needs 216; the rest of the message stays as it was.
+          const out = bytes.slice()
+          new DataView(out.buffer).setUint32(BUFLENS + 4, 8, true)
+          return out
+        })
+        outcome = `status ${r.reply.body.pb_status as number}`
+      } catch (e) {
+        outcome = /closed|CLOSED/.test((e as Error).message) ? 'connection closed' : `no reply (${(e as Error).message})`
+      }
+      expectThat('answer to a request with a short mdt_body', outcome === `status ${errno('EPROTO')}` || outcome === 'connection closed', `status ${errno('EPROTO')}, or the connection closed`, outcome)
+      expectEqual('another client\'s OBD_PING afterwards', await other.ping(), 0)
+    },
+  },
   {
     id: 'wire.connect.flags-granted-subset', tags: ['wire', 'connect'], requirements: ['WIRE-CONNECT-FLAGS'],
     title: 'the MDT grants no connect flag the client did not ask for',

@@ -92,12 +92,12 @@ export class TargetSession {
   }
 
   /** One request of format `format`, with this session's export handle (or `handle`); the reply, whatever its status. */
-  call(format: string, fields: Obj = {}, handle = this.handle): Promise<CallResult> {
+  call(format: string, fields: Obj = {}, handle = this.handle, mutate?: (bytes: Uint8Array) => Uint8Array): Promise<CallResult> {
     const fmt = spec.formats.get(format)
     if (!fmt) throw new Error(`no request format ${format} in spec/rpc`)
     return this.rpc.call(this.peer, {
       format, opcode: fmt.opcode, ...this.portals(fmt.opcode), fields,
-      body: { pb_handle: { cookie: handle } }, timeoutMs: this.o.timeoutMs ?? 10_000,
+      body: { pb_handle: { cookie: handle } }, timeoutMs: this.o.timeoutMs ?? 10_000, mutate,
     })
   }
 

@@ -41,6 +41,8 @@ export interface CallOptions {
   bulkPortal?: number
   timeoutMs?: number
   lmFlags?: number
+  /** changes the encoded request before it is sent (a conformance test's malformed request); the reply is still read by the format */
+  mutate?: (bytes: Uint8Array) => Uint8Array
 }
 
 export interface CallResult {
@@ -121,7 +123,8 @@ export class PtlrpcEndpoint {
     const xid = this.nextXid()
     const bulkBits = o.bulkSource || o.bulkSink || o.bulkSinkLength !== undefined ? xid : 0n
     const body = buildBody(this.spec, { ...o.body, pb_opc: op.opc, pb_mbits: bulkBits }, 'request')
-    const bytes = encodeFormatted(fmt, 'request', { body, fields: o.fields ?? {}, header: { lm_flags: o.lmFlags ?? 0 } }, this.spec)
+    const encoded = encodeFormatted(fmt, 'request', { body, fields: o.fields ?? {}, header: { lm_flags: o.lmFlags ?? 0 } }, this.spec)
+    const bytes = o.mutate ? o.mutate(encoded) : encoded
     const detach: Array<{ detach(): void }> = []
     let sink: Uint8Array | undefined
     let sinkGot = 0
