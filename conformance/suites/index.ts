@@ -5,8 +5,9 @@ import { packageRoot } from '../../src/wire/index.js'
 import type { ConformanceTest } from '../core/test.js'
 import { wireTests } from './wire.js'
 import { ldlmTests } from './ldlm.js'
+import { metadataTests } from './metadata.js'
 
-export const allTests: ConformanceTest[] = [...wireTests, ...ldlmTests]
+export const allTests: ConformanceTest[] = [...wireTests, ...metadataTests, ...ldlmTests]
 
 export interface Requirement { id: string; text: string; source: string; area: string }
 

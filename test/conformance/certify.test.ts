@@ -80,7 +80,7 @@ t.test('selection by globs on IDs and tags; a seed makes every random choice aga
 t.test('spec/requirements and a target file validate against their schemas', async t => {
   const ajv = new Ajv2020({ strict: false })
   const reqSchema = JSON.parse(readFileSync('spec/requirements/requirements.schema.json', 'utf8'))
-  for (const f of ['wire', 'ldlm']) t.ok(ajv.validate(reqSchema, JSON.parse(readFileSync(`spec/requirements/${f}.json`, 'utf8'))), `${f}.json: ${ajv.errorsText(ajv.errors)}`)
+  for (const f of ['wire', 'ldlm', 'metadata']) t.ok(ajv.validate(reqSchema, JSON.parse(readFileSync(`spec/requirements/${f}.json`, 'utf8'))), `${f}.json: ${ajv.errorsText(ajv.errors)}`)
   const target = JSON.parse(readFileSync('spec/target.schema.json', 'utf8'))
   t.ok(ajv.validate(target, { mds: '192.168.1.5@tcp', oss: ['oss1:988'], fsname: 'lustre' }))
   t.notOk(ajv.validate(target, { mds: 'not an address', oss: [] }), 'a bad target file is refused')
