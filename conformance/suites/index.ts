@@ -6,8 +6,9 @@ import type { ConformanceTest } from '../core/test.js'
 import { wireTests } from './wire.js'
 import { ldlmTests } from './ldlm.js'
 import { metadataTests } from './metadata.js'
+import { stripingTests } from './striping.js'
 
-export const allTests: ConformanceTest[] = [...wireTests, ...metadataTests, ...ldlmTests]
+export const allTests: ConformanceTest[] = [...wireTests, ...metadataTests, ...stripingTests, ...ldlmTests]
 
 export interface Requirement { id: string; text: string; source: string; area: string }
 

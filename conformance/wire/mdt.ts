@@ -2,7 +2,7 @@
 // over a TargetSession: root, lookup by name, mkdir, create-and-open, unlink and rename.
 // Each returns the reply's status and mdt_body, so a test can check an errno as well as a
 // success; nothing here retries or interprets.
-import { constantOf, loadSpec, makeStruct } from '../../src/wire/index.js'
+import { constantOf, encodeStruct, loadSpec, makeStruct } from '../../src/wire/index.js'
 import type { Obj, TargetSession } from './session.js'
 
 const spec = loadSpec()
@@ -47,16 +47,34 @@ export async function mkdir(s: TargetSession, dir: WireFid, name: string): Promi
   }))
 }
 
-/** REINT_OPEN with O_CREAT|O_EXCL: a new regular file (left open; the export's end closes it). */
-export async function createFile(s: TargetSession, dir: WireFid, name: string): Promise<MdtReply> {
-  const flags = C('MDS_FMODE_READ') | C('MDS_FMODE_WRITE') | C('MDS_OPEN_CREAT') | C('MDS_OPEN_EXCL')
-  return reply(await s.call('RQF_MDS_REINT_OPEN', {
+/**
+ * REINT_OPEN with O_CREAT|O_EXCL: a new regular file (left open; the export's end closes
+ * it), with the layout `lum` asks for (a lov_user_md_v1, MDS_OPEN_HAS_EA) when given.
+ * The reply's layout, a lov_mds_md_v1, is in `md`.
+ */
+export async function createFile(s: TargetSession, dir: WireFid, name: string, lum?: Uint8Array): Promise<MdtReply & { md?: Obj }> {
+  const flags = C('MDS_FMODE_READ') | C('MDS_FMODE_WRITE') | C('MDS_OPEN_CREAT') | C('MDS_OPEN_EXCL') | (lum ? C('MDS_OPEN_HAS_EA') : 0n)
+  const r = await s.call('RQF_MDS_REINT_OPEN', {
     RMF_REC_REINT: makeStruct('mdt_rec_create', {
       ...who('cr', 'REINT_OPEN'), cr_fid1: dir, cr_fid2: zeroFid, cr_mode: S_IFREG | 0o644, cr_time: now(), cr_umask: 0o022,
       cr_flags_l: Number(flags & 0xffffffffn), cr_flags_h: Number(flags >> 32n),
     }),
     RMF_NAME: name,
-  }))
+    ...(lum ? { RMF_EADATA: lum } : {}),
+  })
+  const md = r.reply.fields.RMF_MDT_MD
+  return { ...reply(r), md: md && !(md instanceof Uint8Array) ? md as Obj : undefined }
+}
+
+/**
+ * A lov_user_md_v1 (lfs setstripe's request): the same 32 bytes as a lov_mds_md_v1 header,
+ * with lmm_stripe_offset where the MDS layout keeps lmm_layout_gen; -1 travels as 0xffff.
+ */
+export function lovUserMd(o: { size: number; count: number; offset: number }): Uint8Array {
+  return encodeStruct('lov_mds_md_v1', {
+    lmm_magic: N('LOV_USER_MAGIC_V1'), lmm_pattern: N('LOV_PATTERN_RAID0'), lmm_oi: { oi: { oi_id: 0n, oi_seq: 0n } },
+    lmm_stripe_size: o.size, lmm_stripe_count: o.count < 0 ? 0xffff : o.count, lmm_layout_gen: o.offset < 0 ? 0xffff : o.offset, lmm_objects: [],
+  })
 }
 
 export async function unlink(s: TargetSession, dir: WireFid, name: string, isDir: boolean): Promise<MdtReply> {

@@ -93,11 +93,17 @@ export class TargetSession {
 
   /** One request of format `format`, with this session's export handle (or `handle`); the reply, whatever its status. */
   call(format: string, fields: Obj = {}, handle = this.handle, mutate?: (bytes: Uint8Array) => Uint8Array): Promise<CallResult> {
+    return this.callBulk(format, fields, {}, handle, mutate)
+  }
+
+  /** A request with a bulk: `source` bytes the target GETs (a write), or up to `sinkLength` bytes it PUTs (a read). */
+  callBulk(format: string, fields: Obj, bulk: { source?: Uint8Array; sinkLength?: number }, handle = this.handle, mutate?: (bytes: Uint8Array) => Uint8Array): Promise<CallResult> {
     const fmt = spec.formats.get(format)
     if (!fmt) throw new Error(`no request format ${format} in spec/rpc`)
     return this.rpc.call(this.peer, {
       format, opcode: fmt.opcode, ...this.portals(fmt.opcode), fields,
       body: { pb_handle: { cookie: handle } }, timeoutMs: this.o.timeoutMs ?? 10_000, mutate,
+      bulkSource: bulk.source, bulkSinkLength: bulk.sinkLength,
     })
   }
 

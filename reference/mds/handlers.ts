@@ -61,6 +61,8 @@ export interface MdtContext {
   osts: OstSet
   opens: OpenFiles
   fsDefault: { size: number; count: number }
+  /** deliberate faults, for the certifier's self-test */
+  faults?: { ignoreStripeOffset?: boolean }
   targetUuid: string
   /** the MDT's directory, for its own statfs */
   dir: string

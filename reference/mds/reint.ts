@@ -8,7 +8,7 @@ import {
   C, CB, S_IFMT, S_IFREG, S_IFLNK, S_IFDIR, MdsError, checkName, fail, fidFrom, fidIsZero, isDir, isReg, knownType, type Fid,
 } from './common.js'
 import { attrBody, emptyBody, ok, withEa, type Obj } from './body.js'
-import { encodeLovUserMd, inherit, isDefaultsOnly, isLmv, parseLovUserMd } from './layout.js'
+import { LOV_OFFSET_DEFAULT, encodeLovUserMd, inherit, isDefaultsOnly, isLmv, parseLovUserMd } from './layout.js'
 import { PoolEmpty } from './osts.js'
 import type { CreateArgs, LayoutPlan } from './namespace.js'
 import type { Inode } from './store.js'
@@ -40,7 +40,9 @@ async function planLayout(ctx: MdtContext, parent: Inode, lum: Uint8Array | null
   if (!ctx.osts.indexes.length) return undefined // a metadata-only MDS: files without objects
   const asked = lum && lum.length && !isLmv(lum) ? parseLovUserMd(lum, ctx.osts.indexes) : undefined
   const s = inherit(asked, ctx.ns.defaultStriping(parent), ctx.fsDefault, ctx.osts.indexes.length)
-  return { size: s.size, osts: await ctx.osts.pick(s.count, s.offset) }
+  // The fault switch: round robin whatever stripe_offset the create asked for.
+  const offset = ctx.faults?.ignoreStripeOffset ? LOV_OFFSET_DEFAULT : s.offset
+  return { size: s.size, osts: await ctx.osts.pick(s.count, offset) }
 }
 
 /** Runs an update that may take precreated objects; a pool that ran dry is refilled and the update tried again. */

@@ -61,6 +61,12 @@ t.test('an MDS that grants conflicting locks fails exactly the tests of incompat
   t.ok(ajv.validate(JSON.parse(readFileSync('spec/report.schema.json', 'utf8')), json), ajv.errorsText(ajv.errors))
 })
 
+t.test('an MDS that ignores stripe_offset fails striping.layout.explicit', async t => {
+  const c = await cluster(t, { mdsFaults: { ignoreStripeOffset: true } })
+  const [r] = await runTests(select(allTests, ['striping.layout.explicit']), { mds: c.mdsAddress, oss: c.ossAddresses, fsname: 'lustre' }, { seed: 1, timeoutMs: 20_000 })
+  t.match(r.verdict, { kind: 'fail', message: 'OST of the first object', expected: '1', observed: '0' })
+})
+
 t.test('selection by globs on IDs and tags; a seed makes every random choice again', async t => {
   t.equal(select(allTests, ['ldlm.compat.pw-*']).length, 6)
   t.equal(select(allTests, ['compat']).length, 36, 'by tag')
@@ -80,7 +86,7 @@ t.test('selection by globs on IDs and tags; a seed makes every random choice aga
 t.test('spec/requirements and a target file validate against their schemas', async t => {
   const ajv = new Ajv2020({ strict: false })
   const reqSchema = JSON.parse(readFileSync('spec/requirements/requirements.schema.json', 'utf8'))
-  for (const f of ['wire', 'ldlm', 'metadata']) t.ok(ajv.validate(reqSchema, JSON.parse(readFileSync(`spec/requirements/${f}.json`, 'utf8'))), `${f}.json: ${ajv.errorsText(ajv.errors)}`)
+  for (const f of ['wire', 'ldlm', 'metadata', 'striping']) t.ok(ajv.validate(reqSchema, JSON.parse(readFileSync(`spec/requirements/${f}.json`, 'utf8'))), `${f}.json: ${ajv.errorsText(ajv.errors)}`)
   const target = JSON.parse(readFileSync('spec/target.schema.json', 'utf8'))
   t.ok(ajv.validate(target, { mds: '192.168.1.5@tcp', oss: ['oss1:988'], fsname: 'lustre' }))
   t.notOk(ajv.validate(target, { mds: 'not an address', oss: [] }), 'a bad target file is refused')

@@ -1,0 +1,119 @@
+// Suite `striping`: the RAID0 layouts an MDT gives new files and the objects behind them
+// (STRIPE-* requirements). Layouts are asked as lfs setstripe asks them (a lov_user_md in
+// the create); each object the reply's lov_mds_md_v1 names must exist on the OST it names.
+// Placement: bytes written to the objects at the offsets RAID0 gives read back from those
+// objects, and each object's size is what the mapping implies.
+import { getRoot, mkdir, createFile, lovUserMd, type WireFid } from '../wire/mdt.js'
+import { getattr, read, write, type ObjectRef } from '../wire/ost.js'
+import type { Obj, TargetSession } from '../wire/session.js'
+import { Unsupported, expectEqual, expectThat, type ConformanceTest, type TestContext } from '../core/test.js'
+
+interface Layout { size: number; count: number; objects: Array<{ ost: number; ref: ObjectRef }> }
+
+function layoutOf(md: Obj | undefined): Layout {
+  if (!md) throw new Error('the create reply has no layout (RMF_MDT_MD)')
+  return {
+    size: Number(md.lmm_stripe_size), count: Number(md.lmm_stripe_count),
+    objects: (md.lmm_objects as Obj[]).map(o => ({ ost: Number(o.l_ost_idx), ref: { id: o.l_ost_oi.oi.oi_id as bigint, seq: o.l_ost_oi.oi.oi_seq as bigint } })),
+  }
+}
+
+/** OST sessions by index, 0 up to the first index no OSS serves. */
+async function osts(ctx: TestContext): Promise<TargetSession[]> {
+  const out: TargetSession[] = []
+  for (;;) {
+    try {
+      out.push(await ctx.ost(out.length))
+    } catch {
+      return out
+    }
+  }
+}
+
+async function newFile(ctx: TestContext, lum?: { size: number; count: number; offset: number }): Promise<Layout> {
+  const s = await ctx.mds()
+  const root = await getRoot(s)
+  const dir = await mkdir(s, root, `lc-${Math.floor(ctx.random() * 2 ** 48).toString(36)}`)
+  expectEqual('mkdir status', dir.status, 0)
+  const f = await createFile(s, dir.body!.mbo_fid1 as WireFid, 'f', lum ? lovUserMd(lum) : undefined)
+  expectEqual('create status', f.status, 0)
+  return layoutOf(f.md)
+}
+
+async function objectsExist(all: TargetSession[], l: Layout): Promise<void> {
+  for (const o of l.objects) {
+    expectThat(`OST index ${o.ost} of an object`, o.ost < all.length, `< ${all.length}`, String(o.ost))
+    expectEqual(`OST_GETATTR of object ${o.ref.id} on OST ${o.ost}`, (await getattr(all[o.ost], o.ref)).status, 0)
+  }
+  expectEqual('distinct OSTs', new Set(l.objects.map(o => o.ost)).size, l.objects.length)
+}
+
+export const stripingTests: ConformanceTest[] = [
+  {
+    id: 'striping.layout.default', tags: ['striping'], requirements: ['STRIPE-DEFAULT'],
+    title: 'a file created without a layout gets a RAID0 layout whose objects exist',
+    async run(ctx) {
+      const all = await osts(ctx)
+      if (!all.length) throw new Unsupported('no OST answered')
+      const l = await newFile(ctx)
+      expectThat('stripe count', l.count >= 1 && l.count === l.objects.length, 'at least 1, one object per stripe', `${l.count} stripes, ${l.objects.length} objects`)
+      await objectsExist(all, l)
+    },
+  },
+  {
+    id: 'striping.layout.explicit', tags: ['striping'], requirements: ['STRIPE-EXPLICIT', 'STRIPE-OFFSET'],
+    title: 'setstripe -S 128K -c 2 -i 1: the layout has that size and count, and its first object is on OST 1',
+    async run(ctx) {
+      const all = await osts(ctx)
+      if (all.length < 2) throw new Unsupported(`needs 2 OSTs, the target has ${all.length}`)
+      const l = await newFile(ctx, { size: 128 << 10, count: 2, offset: 1 })
+      expectEqual('stripe size', l.size, 128 << 10)
+      expectEqual('stripe count', l.count, 2)
+      expectEqual('OST of the first object', l.objects[0]?.ost, 1)
+      await objectsExist(all, l)
+    },
+  },
+  {
+    id: 'striping.layout.all-osts', tags: ['striping'], requirements: ['STRIPE-COUNT-ALL'],
+    title: 'setstripe -c -1: one object on every OST',
+    async run(ctx) {
+      const all = await osts(ctx)
+      if (!all.length) throw new Unsupported('no OST answered')
+      const l = await newFile(ctx, { size: 1 << 20, count: -1, offset: -1 })
+      expectEqual('stripe count', l.count, all.length)
+      await objectsExist(all, l)
+    },
+  },
+  {
+    id: 'striping.raid0.placement', tags: ['striping', 'data'], requirements: ['STRIPE-RAID0-MAP'],
+    title: 'bytes written at RAID0 object offsets read back from those objects, and object sizes follow the mapping',
+    async run(ctx) {
+      const all = await osts(ctx)
+      if (all.length < 2) throw new Unsupported(`needs 2 OSTs, the target has ${all.length}`)
+      const stripe = 64 << 10
+      const l = await newFile(ctx, { size: stripe, count: Math.min(all.length, 4), offset: -1 })
+      // A file of 2.5 rounds of stripes: file offset f is in stripe s = f / size, object s % count, at (s / count) * size + f % size.
+      const fileSize = Math.floor(l.count * stripe * 2.5)
+      const file = new Uint8Array(fileSize).map((_, i) => (i * 7 + (i >> 12) + 1) & 0xff)
+      const objSize = new Array<number>(l.count).fill(0)
+      for (let s = 0; s * stripe < fileSize; s++) {
+        const o = s % l.count
+        const at = Math.floor(s / l.count) * stripe
+        const piece = file.subarray(s * stripe, Math.min(fileSize, (s + 1) * stripe))
+        expectEqual(`OST_WRITE of stripe ${s}`, await write(all[l.objects[o].ost], l.objects[o].ref, at, piece), 0)
+        objSize[o] = Math.max(objSize[o], at + piece.length)
+      }
+      for (const [o, obj] of l.objects.entries()) {
+        const back = await read(all[obj.ost], obj.ref, 0, objSize[o])
+        expectEqual(`OST_READ of object ${o}: status`, back.status, 0)
+        const want = new Uint8Array(objSize[o])
+        for (let at = 0; at < objSize[o]; at += stripe) {
+          const s = Math.floor(at / stripe) * l.count + o
+          want.set(file.subarray(s * stripe, Math.min(fileSize, (s + 1) * stripe)), at)
+        }
+        expectThat(`object ${o} holds the stripes RAID0 maps to it`, Buffer.compare(back.data, want) === 0, `${want.length} bytes as mapped`, `${back.data.length} bytes, ${Buffer.compare(back.data, want) === 0 ? 'equal' : 'different'}`)
+        expectEqual(`size of object ${o}`, (await getattr(all[obj.ost], obj.ref)).size, BigInt(objSize[o]))
+      }
+    },
+  },
+]
