@@ -15,6 +15,8 @@ export interface TargetAddress {
   /** OSS addresses; which OSTs each serves is learnt by connecting */
   oss: string[]
   fsname: string
+  /** the target's lock callback timeout, when its operator says it (eviction tests need it) */
+  lockTimeoutMs?: number
 }
 
 export interface TestContext {

@@ -5,10 +5,11 @@ import { packageRoot } from '../../src/wire/index.js'
 import type { ConformanceTest } from '../core/test.js'
 import { wireTests } from './wire.js'
 import { ldlmTests } from './ldlm.js'
+import { ldlmMoreTests } from './ldlm-more.js'
 import { metadataTests } from './metadata.js'
 import { stripingTests } from './striping.js'
 
-export const allTests: ConformanceTest[] = [...wireTests, ...metadataTests, ...stripingTests, ...ldlmTests]
+export const allTests: ConformanceTest[] = [...wireTests, ...metadataTests, ...stripingTests, ...ldlmTests, ...ldlmMoreTests]
 
 export interface Requirement { id: string; text: string; source: string; area: string }
 

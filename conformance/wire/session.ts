@@ -5,7 +5,7 @@
 // never acts on an AST by itself: a test decides what happens next.
 import { randomUUID } from 'node:crypto'
 import { LnetEndpoint, PtlrpcEndpoint, type CallResult, type Peer, type RecorderFactory } from '../../src/transport/index.js'
-import { constantOf, loadSpec, makeStruct, parseAddress } from '../../src/wire/index.js'
+import { constantOf, encodeStruct, loadSpec, makeStruct, parseAddress } from '../../src/wire/index.js'
 
 const spec = loadSpec()
 const C = (n: string): bigint => constantOf(spec, n)
@@ -37,6 +37,8 @@ export interface SessionOptions {
 
 export class TargetSession {
   handle = 0n
+  /** what this client answers a GL AST with (an ost_lvb value); none: an empty reply */
+  glimpseLvb?: Obj
   /** obd_connect_data the target answered at connect */
   ocd: Obj = {}
   readonly asts: ReceivedAst[] = []
@@ -48,6 +50,7 @@ export class TargetSession {
       const opcode = req.msg.opcode as ReceivedAst['opcode']
       if (!dlm || !opcode?.startsWith('LDLM_')) return { status: -Number(C('LUSTRE_EPROTO')), error: true }
       this.asts.push({ opcode, cookie: dlm.lock_handle?.[0]?.cookie ?? 0n, desc: dlm.lock_desc, flags: Number(dlm.lock_flags ?? 0), at: Date.now() })
+      if (opcode === 'LDLM_GL_CALLBACK' && this.glimpseLvb) return { status: 0, fields: { RMF_DLM_LVB: encodeStruct('ost_lvb', makeStruct('ost_lvb', this.glimpseLvb)) } }
       return { status: 0 }
     })
   }

@@ -10,7 +10,7 @@ import {
   allTests, requirements, select, runTests, requirementVerdicts, tapHeader, tapLine, tapSummary, jsonReport, junitReport, type TargetAddress,
 } from '../../conformance/index.js'
 
-interface TargetFile { mds: string; oss: string[]; fsname?: string }
+interface TargetFile { mds: string; oss: string[]; fsname?: string; lockTimeoutMs?: number }
 
 function loadTarget(path: string): TargetFile {
   const schema = JSON.parse(readFileSync(join(packageRoot(), 'spec', 'target.schema.json'), 'utf8'))
@@ -27,7 +27,7 @@ export async function certifyCommand(args: string[]): Promise<number> {
       target: { type: 'string' }, mds: { type: 'string' }, oss: { type: 'string', multiple: true }, fsname: { type: 'string' },
       only: { type: 'string', multiple: true }, except: { type: 'string', multiple: true },
       seed: { type: 'string' }, timeout: { type: 'string', default: '30000' }, list: { type: 'boolean', default: false },
-      json: { type: 'string' }, junit: { type: 'string' }, 'pcap-dir': { type: 'string' },
+      json: { type: 'string' }, junit: { type: 'string' }, 'pcap-dir': { type: 'string' }, 'lock-timeout': { type: 'string' },
     },
   })
   const tests = select(allTests, values.only, values.except)
@@ -45,7 +45,7 @@ export async function certifyCommand(args: string[]): Promise<number> {
   const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 0x7fffffff)
   const timeoutMs = Number(values.timeout)
   if (!Number.isSafeInteger(seed) || !Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new Error('--seed and --timeout take integers')
-  const target: TargetAddress = { mds, oss, fsname: values.fsname ?? file?.fsname ?? 'lustre' }
+  const target: TargetAddress = { mds, oss, fsname: values.fsname ?? file?.fsname ?? 'lustre', lockTimeoutMs: values['lock-timeout'] !== undefined ? Number(values['lock-timeout']) : file?.lockTimeoutMs }
   // One pcap per test, each connection recorded by the harness (the side that opens it).
   const pcapDir = values['pcap-dir'] ? resolve(values['pcap-dir']) : undefined
   const recordings = new Map<string, TourRecording>()
