@@ -35,6 +35,22 @@ export const wireTests: ConformanceTest[] = [
     },
   },
   {
+    id: 'wire.request.unknown-opcode', tags: ['wire', 'errors'], requirements: ['WIRE-UNKNOWN-OPCODE'],
+    title: 'a request with an opcode the target does not serve is answered -EOPNOTSUPP',
+    async run(ctx) {
+      const s = await ctx.mds()
+      // An OBD_PING whose pb_opc says 9999: ptlrpc_body sits right after the padded header, pb_opc at 16 in it.
+      const r = await s.call('RQF_OBD_PING', {}, s.handle, bytes => {
+        const out = bytes.slice()
+        const dv = new DataView(out.buffer)
+        const header = (32 + 4 * dv.getUint32(0, true) + 7) & ~7
+        dv.setUint32(header + 16, 9999, true)
+        return out
+      })
+      expectEqual('status', r.reply.body.pb_status, errno('EOPNOTSUPP'))
+    },
+  },
+  {
     id: 'wire.connect.flags-granted-subset', tags: ['wire', 'connect'], requirements: ['WIRE-CONNECT-FLAGS'],
     title: 'the MDT grants no connect flag the client did not ask for',
     async run(ctx) {

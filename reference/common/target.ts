@@ -55,6 +55,8 @@ export interface Target {
 
 export interface TargetHostOptions {
   log?: (line: string) => void
+  /** deliberate faults, for the certifier's self-test */
+  faults?: { unknownOpcodeSucceeds?: boolean }
 }
 
 export class TargetHost {
@@ -62,9 +64,11 @@ export class TargetHost {
   private readonly exports = new Map<bigint, Export>()
   private nextCookie: bigint
   private readonly log: (line: string) => void
+  private readonly faults: NonNullable<TargetHostOptions['faults']>
 
   constructor(readonly rpc: PtlrpcEndpoint, opts: TargetHostOptions = {}) {
     this.log = opts.log ?? (() => {})
+    this.faults = opts.faults ?? {}
     // Export handles are random-based like Lustre's handle cookies, so a restarted
     // server does not honour handles given out by its previous life.
     this.nextCookie = (BigInt(Date.now()) << 20n) ^ BigInt(Math.floor(Math.random() * 0xfffff))
@@ -107,7 +111,7 @@ export class TargetHost {
   private async handle(req: ServerRequest): Promise<ReplySpec> {
     const msg = req.msg
     const opcode = msg.opcode
-    if (!opcode || !req.format) return { status: E.EOPNOTSUPP, error: true }
+    if (!opcode || !req.format) return this.faults.unknownOpcodeSucceeds ? { status: 0 } : { status: E.EOPNOTSUPP, error: true }
     for (const t of this.targets.values()) if (opcode === t.connectOpcode) return this.connect(req, msg)
     const handle = (msg.body.pb_handle as { cookie: bigint } | undefined)?.cookie ?? 0n
     const exp = this.exports.get(handle)
@@ -120,7 +124,7 @@ export class TargetHost {
     }
     if (opcode === 'OBD_PING') return { status: 0 }
     const h = exp.target.handlers.get(opcode)
-    if (!h) return { status: E.EOPNOTSUPP, error: true }
+    if (!h) return this.faults.unknownOpcodeSucceeds ? { status: 0 } : { status: E.EOPNOTSUPP, error: true }
     const rep = await h({ req, msg, exp })
     if (rep.status && rep.status < 0) this.log(`${exp.target.uuid}: ${opcode} from ${exp.clientUuid}: ${errnoName(rep.status)}`)
     return rep

@@ -58,6 +58,8 @@ interface Resource { granted: Lock[]; waiting: Lock[] }
 export interface LockFaults {
   /** grant every request at once, conflicts or not (and send no BL AST) */
   grantConflicting?: boolean
+  /** send no BL AST: conflicting requests wait until a holder cancels of its own accord */
+  skipBlockingAst?: boolean
 }
 
 export class LockEngine {
@@ -241,6 +243,7 @@ export class LockEngine {
 
   /** The locks not yet sent a BL AST, now marked as sent. A flock is never asked back: only its owner releases it. */
   private toBlock(locks: Lock[]): Lock[] {
+    if (this.faults.skipBlockingAst) return []
     const out = locks.filter(l => !l.blockingSent && l.type !== 'flock')
     for (const l of out) l.blockingSent = true
     return out

@@ -62,7 +62,7 @@ export interface MdtContext {
   opens: OpenFiles
   fsDefault: { size: number; count: number }
   /** deliberate faults, for the certifier's self-test */
-  faults?: { ignoreStripeOffset?: boolean }
+  faults?: { ignoreStripeOffset?: boolean; wrongErrno?: boolean }
   targetUuid: string
   /** the MDT's directory, for its own statfs */
   dir: string
@@ -135,7 +135,8 @@ export function getattr(ctx: MdtContext, r: TargetRequest): ReplySpec {
 export function getattrName(ctx: MdtContext, r: TargetRequest): ReplySpec {
   const b = reqBody(r)
   const dir = ctx.ns.dir(fidFrom(b.mbo_fid1))
-  const child = ctx.ns.lookup(dir, checkName(r.msg.fields.RMF_NAME)) ?? fail(E.ENOENT, 'no such name')
+  // The wrongErrno fault answers a missing name -EACCES instead of -ENOENT.
+  const child = ctx.ns.lookup(dir, checkName(r.msg.fields.RMF_NAME)) ?? fail(ctx.faults?.wrongErrno ? E.EACCES : E.ENOENT, 'no such name')
   return ok(attrReply(ctx, child, asked(b)), ctx.store.lastTransno)
 }
 

@@ -32,7 +32,7 @@ export interface MdsOptions {
   /** ms a lock holder has to cancel after a blocking AST before it is evicted (default 30 s) */
   lockTimeoutMs?: number
   /** deliberate faults, for the certifier's self-test: never set them on a server you trust */
-  faults?: { ldlm?: LockFaults; ignoreStripeOffset?: boolean }
+  faults?: { ldlm?: LockFaults; ignoreStripeOffset?: boolean; wrongErrno?: boolean; unknownOpcodeSucceeds?: boolean }
   /** the filesystem default layout; count -1 = every OST */
   defaultStripe?: { size: number; count: number }
   /** objects asked per OST_CREATE */
@@ -85,7 +85,7 @@ export class MdsServer {
     const ns = new Namespace(store, osts, id => opens.count(id))
     const ctx: MdtContext = {
       store, ns, osts, opens, targetUuid: `${fsname}-MDT0000_UUID`, dir: join(this.o.dir, 'mdt0'), log: this.log,
-      fsDefault: this.o.defaultStripe ?? { size: 1 << 20, count: 1 }, faults: { ignoreStripeOffset: this.o.faults?.ignoreStripeOffset },
+      fsDefault: this.o.defaultStripe ?? { size: 1 << 20, count: 1 }, faults: { ignoreStripeOffset: this.o.faults?.ignoreStripeOffset, wrongErrno: this.o.faults?.wrongErrno },
     }
     // Files unlinked while open in a previous life have no opener left (mdd_orphan_cleanup).
     const orphans = store.orphans()
@@ -93,7 +93,7 @@ export class MdsServer {
     await osts.start()
 
     const lnet = (this.lnet = new LnetEndpoint({ nid: this.nid, maxConnections: this.o.maxConnections, recorder: this.o.recorder, log: this.log }))
-    const host = new TargetHost(new PtlrpcEndpoint(lnet), { log: this.log })
+    const host = new TargetHost(new PtlrpcEndpoint(lnet), { log: this.log, faults: { unknownOpcodeSucceeds: this.o.faults?.unknownOpcodeSucceeds } })
     const ldlm = (this.ldlm = new LdlmService({
       rpc: host.rpc, kind: 'mds', callbackTimeoutMs: this.o.lockTimeoutMs, evictExport: e => host.evict(e), log: this.log, faults: this.o.faults?.ldlm,
     }))

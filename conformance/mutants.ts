@@ -1,0 +1,21 @@
+// Deliberately wrong servers the certifier must fail: each names the reference MDS fault
+// switches it turns on, the suites to run against it, and the tests that must fail. Used by
+// the self-test (test/conformance/mutants.test.ts) and scripts/mutation-score.mjs. The
+// harness itself never turns a fault on: a mutant is a description, not code that runs here.
+export interface Mutant {
+  name: string
+  /** the MdsOptions['faults'] to start the reference MDS with */
+  faults: Record<string, unknown>
+  /** which tests to run against it (globs) */
+  suites: string[]
+  /** tests that must fail against it */
+  caughtBy: string[]
+}
+
+export const MUTANTS: Mutant[] = [
+  { name: 'grants PW while PR is held', faults: { ldlm: { grantConflicting: true } }, suites: ['ldlm.compat.*'], caughtBy: ['ldlm.compat.pr-pw', 'ldlm.compat.pw-pr', 'ldlm.compat.ex-ex'] },
+  { name: 'skips the blocking AST', faults: { ldlm: { skipBlockingAst: true } }, suites: ['ldlm.compat.pw-pr', 'ldlm.compat.ex-cr'], caughtBy: ['ldlm.compat.pw-pr', 'ldlm.compat.ex-cr'] },
+  { name: 'ignores stripe_offset', faults: { ignoreStripeOffset: true }, suites: ['striping.layout.explicit'], caughtBy: ['striping.layout.explicit'] },
+  { name: 'answers an unknown opcode with success', faults: { unknownOpcodeSucceeds: true }, suites: ['wire.*'], caughtBy: ['wire.request.unknown-opcode'] },
+  { name: 'returns a wrong errno', faults: { wrongErrno: true }, suites: ['metadata.*'], caughtBy: ['metadata.lookup.enoent'] },
+]
