@@ -1,6 +1,7 @@
 // `certify`: runs the conformance suites against a target reached by address only, and
 // prints TAP 14. Exit status 0 only when no test failed or erred; unsupported is not a failure.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { pcapRecorderFactory, type TourRecording } from '../tour/index.js'
 import { parseArgs } from 'node:util'
@@ -9,6 +10,7 @@ import { packageRoot } from '../wire/index.js'
 import {
   allTests, requirements, select, runTests, requirementVerdicts, tapHeader, tapLine, tapSummary, jsonReport, junitReport, type TargetAddress,
 } from '../../conformance/index.js'
+import { startCluster, type RunningCluster } from '../../reference/cluster/index.js'
 
 interface TargetFile { mds: string; oss: string[]; fsname?: string; lockTimeoutMs?: number }
 
@@ -28,26 +30,55 @@ export async function certifyCommand(args: string[]): Promise<number> {
       only: { type: 'string', multiple: true }, except: { type: 'string', multiple: true },
       seed: { type: 'string' }, timeout: { type: 'string', default: '30000' }, list: { type: 'boolean', default: false },
       json: { type: 'string' }, junit: { type: 'string' }, 'pcap-dir': { type: 'string' }, 'lock-timeout': { type: 'string' },
+      reference: { type: 'boolean', default: false }, out: { type: 'string' },
     },
   })
-  const tests = select(allTests, values.only, values.except)
   if (values.list) {
-    for (const t of tests) console.log(`${t.id}\t${t.tags.join(',')}\t${t.requirements.join(',')}\t${t.title}`)
+    for (const t of select(allTests, values.only, values.except)) console.log(`${t.id}\t${t.tags.join(',')}\t${t.requirements.join(',')}\t${t.title}`)
     return 0
   }
-  const file = values.target ? loadTarget(values.target) : undefined
-  const mds = values.mds ?? file?.mds
-  const oss = values.oss ?? file?.oss ?? []
+  // --reference: the reference cluster, started here in a temporary directory, is the target.
+  let reference: RunningCluster | undefined
+  let referenceDir: string | undefined
+  if (values.reference) {
+    referenceDir = mkdtempSync(join(tmpdir(), 'lustre-certify-'))
+    reference = await startCluster({ dir: referenceDir, osts: 4, mdsPort: 0, ossPort: 0, lockTimeoutMs: REFERENCE_LOCK_TIMEOUT_MS })
+    values['lock-timeout'] ??= String(REFERENCE_LOCK_TIMEOUT_MS)
+  }
+  // --out DIR: every report in one folder (TAP still goes to stdout).
+  if (values.out) {
+    values.json ??= join(values.out, 'report.json')
+    values.junit ??= join(values.out, 'junit.xml')
+    values['pcap-dir'] ??= join(values.out, 'pcap')
+  }
+  try {
+    return await certify(values, reference)
+  } finally {
+    await reference?.stop()
+    if (referenceDir) rmSync(referenceDir, { recursive: true, force: true })
+  }
+}
+
+/** The reference's callback timeout in a certification of it: short, so that the eviction tests run quickly. */
+const REFERENCE_LOCK_TIMEOUT_MS = 2000
+
+type Values = Record<string, string | string[] | boolean | undefined>
+
+async function certify(values: Values & { only?: string[]; except?: string[] }, reference: RunningCluster | undefined): Promise<number> {
+  const tests = select(allTests, values.only, values.except)
+  const file = typeof values.target === 'string' ? loadTarget(values.target) : undefined
+  const mds = reference?.mdsAddress ?? (values.mds as string | undefined) ?? file?.mds
+  const oss = reference?.ossAddresses ?? (values.oss as string[] | undefined) ?? file?.oss ?? []
   if (!mds) {
-    console.error('usage: lustre-conformance certify (--target target.json | --mds ADDR --oss ADDR...) [--only GLOB]... [--except GLOB]... [--seed N] [--timeout MS] [--list] [--json FILE] [--junit FILE] [--pcap-dir DIR]')
+    console.error('usage: lustre-conformance certify (--target target.json | --mds ADDR --oss ADDR... | --reference) [--only GLOB]... [--except GLOB]... [--seed N] [--timeout MS] [--lock-timeout MS] [--list] [--out DIR] [--json FILE] [--junit FILE] [--pcap-dir DIR]')
     return 2
   }
   const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 0x7fffffff)
   const timeoutMs = Number(values.timeout)
   if (!Number.isSafeInteger(seed) || !Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new Error('--seed and --timeout take integers')
-  const target: TargetAddress = { mds, oss, fsname: values.fsname ?? file?.fsname ?? 'lustre', lockTimeoutMs: values['lock-timeout'] !== undefined ? Number(values['lock-timeout']) : file?.lockTimeoutMs }
+  const target: TargetAddress = { mds, oss, fsname: (values.fsname as string | undefined) ?? file?.fsname ?? 'lustre', lockTimeoutMs: values['lock-timeout'] !== undefined ? Number(values['lock-timeout']) : file?.lockTimeoutMs }
   // One pcap per test, each connection recorded by the harness (the side that opens it).
-  const pcapDir = values['pcap-dir'] ? resolve(values['pcap-dir']) : undefined
+  const pcapDir = typeof values['pcap-dir'] === 'string' ? resolve(values['pcap-dir']) : undefined
   const recordings = new Map<string, TourRecording>()
   if (pcapDir) mkdirSync(pcapDir, { recursive: true })
   const recorderFor = pcapDir ? (id: string) => {
@@ -71,11 +102,13 @@ export async function certifyCommand(args: string[]): Promise<number> {
     pcaps: (base: string) => new Map([...recordings.keys()].map(id => [id, relative(dirname(base), join(pcapDir!, `${id}.pcap`))])),
   }
   const write = (path: string, text: string): void => { mkdirSync(dirname(resolve(path)), { recursive: true }); writeFileSync(path, text) }
-  if (values.json) write(values.json, `${JSON.stringify(jsonReport({ ...record, pcaps: pcapDir ? record.pcaps(resolve(values.json)) : undefined }), null, 2)}
-`)
-  if (values.junit) write(values.junit, junitReport({ ...record, pcaps: undefined }))
+  const json = typeof values.json === 'string' ? values.json : undefined
+  const junit = typeof values.junit === 'string' ? values.junit : undefined
+  if (json) write(json, `${JSON.stringify(jsonReport({ ...record, pcaps: pcapDir ? record.pcaps(resolve(json)) : undefined }), null, 2)}\n`)
+  if (junit) write(junit, junitReport({ ...record, pcaps: undefined }))
   const uncovered = [...reqs].filter(([, v]) => v === 'uncovered').map(([id]) => id)
   process.stdout.write(`# requirements: ${[...reqs.values()].filter(v => v === 'pass').length} pass, ${[...reqs.values()].filter(v => v === 'fail').length} fail, ${uncovered.length} covered by no test${uncovered.length ? ` (${uncovered.join(', ')})` : ''}\n`)
   process.stdout.write(`# seed ${seed}: --seed ${seed} reproduces this run\n`)
+  if (json) process.stdout.write(`# report: ${json}${junit ? `, JUnit: ${junit}` : ''}${pcapDir ? `, a pcap per test in ${pcapDir}` : ''}\n`)
   return results.some(r => r.verdict.kind === 'fail' || r.verdict.kind === 'error') ? 1 : 0
 }

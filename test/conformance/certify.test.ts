@@ -133,6 +133,11 @@ t.test('the CLI: --list, a target file, TAP on stdout, exit status', async t => 
     const bad = events.filter(e => e.error).length
     t.ok(events.length > 0 && bad === (x.id.startsWith('wire.malformed.') ? 1 : 0), `${x.pcap}: ${events.length} LNet messages, ${bad} in error`)
   }
+  // --reference: the reference cluster, started by the command itself, is the target (what npm start runs).
+  const ref = await cli(['certify', '--reference', '--only', 'wire.ping.*', '--out', join(dir, 'ref')])
+  t.equal(ref.code, 0, ref.out)
+  t.match(ref.out, /# pass 1, fail 0/)
+  t.ok(JSON.parse(readFileSync(join(dir, 'ref', 'report.json'), 'utf8')).tests.length === 1, 'its report is written under --out')
   writeFileSync(file, JSON.stringify({ mds: 'nowhere', oss: [] }))
   const bad = await cli(['certify', '--target', file])
   t.not(bad.code, 0, 'a target file that does not validate is refused')
