@@ -10,6 +10,7 @@ export { runTests, select, seededRandom, requirementVerdicts, MDS_FLAGS, OST_FLA
 export type { RunOptions, TestResult, RequirementVerdict } from './core/runner.js'
 export { tapHeader, tapLine, tapSummary } from './core/tap.js'
 export { jsonReport, junitReport } from './core/reports.js'
+export { htmlReport, sequenceSvg, chartMessages } from './core/html.js'
 export type { RunRecord } from './core/reports.js'
 export { allTests, requirements } from './suites/index.js'
 export type { Requirement } from './suites/index.js'

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { packageRoot } from '../wire/index.js'
 import {
-  allTests, requirements, select, runTests, requirementVerdicts, tapHeader, tapLine, tapSummary, jsonReport, junitReport, type TargetAddress,
+  allTests, requirements, select, runTests, requirementVerdicts, tapHeader, tapLine, tapSummary, jsonReport, junitReport, htmlReport, type TargetAddress,
 } from '../../conformance/index.js'
 import { startCluster, type RunningCluster } from '../../reference/cluster/index.js'
 
@@ -30,7 +30,7 @@ export async function certifyCommand(args: string[]): Promise<number> {
       only: { type: 'string', multiple: true }, except: { type: 'string', multiple: true },
       seed: { type: 'string' }, timeout: { type: 'string', default: '30000' }, list: { type: 'boolean', default: false },
       json: { type: 'string' }, junit: { type: 'string' }, 'pcap-dir': { type: 'string' }, 'lock-timeout': { type: 'string' },
-      reference: { type: 'boolean', default: false }, out: { type: 'string' },
+      reference: { type: 'boolean', default: false }, out: { type: 'string' }, html: { type: 'string' },
     },
   })
   if (values.list) {
@@ -50,6 +50,7 @@ export async function certifyCommand(args: string[]): Promise<number> {
     values.json ??= join(values.out, 'report.json')
     values.junit ??= join(values.out, 'junit.xml')
     values['pcap-dir'] ??= join(values.out, 'pcap')
+    values.html ??= join(values.out, 'report.html')
   }
   try {
     return await certify(values, reference)
@@ -106,9 +107,16 @@ async function certify(values: Values & { only?: string[]; except?: string[] }, 
   const junit = typeof values.junit === 'string' ? values.junit : undefined
   if (json) write(json, `${JSON.stringify(jsonReport({ ...record, pcaps: pcapDir ? record.pcaps(resolve(json)) : undefined }), null, 2)}\n`)
   if (junit) write(junit, junitReport({ ...record, pcaps: undefined }))
+  const html = typeof values.html === 'string' ? values.html : undefined
+  if (html) {
+    write(html, htmlReport({ ...record, pcaps: undefined }, id => (pcapDir && recordings.has(id)
+      ? { file: join(pcapDir, `${id}.pcap`), href: relative(dirname(resolve(html)), join(pcapDir, `${id}.pcap`)) }
+      : undefined)))
+  }
   const uncovered = [...reqs].filter(([, v]) => v === 'uncovered').map(([id]) => id)
   process.stdout.write(`# requirements: ${[...reqs.values()].filter(v => v === 'pass').length} pass, ${[...reqs.values()].filter(v => v === 'fail').length} fail, ${uncovered.length} covered by no test${uncovered.length ? ` (${uncovered.join(', ')})` : ''}\n`)
   process.stdout.write(`# seed ${seed}: --seed ${seed} reproduces this run\n`)
+  if (html) process.stdout.write(`# HTML report: ${html}\n`)
   if (json) process.stdout.write(`# report: ${json}${junit ? `, JUnit: ${junit}` : ''}${pcapDir ? `, a pcap per test in ${pcapDir}` : ''}\n`)
   return results.some(r => r.verdict.kind === 'fail' || r.verdict.kind === 'error') ? 1 : 0
 }

@@ -10,8 +10,9 @@ import { join } from 'node:path'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { XMLParser, XMLValidator } from 'fast-xml-parser'
 import { decodeTrace } from '../../src/trace/index.js'
+import { pcapRecorderFactory, type TourRecording } from '../../src/tour/index.js'
 import {
-  allTests, requirements, requirementVerdicts, runTests, select, seededRandom, tapHeader, tapLine, tapSummary, jsonReport, junitReport,
+  allTests, requirements, requirementVerdicts, runTests, select, seededRandom, tapHeader, tapLine, tapSummary, jsonReport, junitReport, htmlReport,
 } from '../../conformance/index.js'
 import { startCluster, type ClusterOptions } from '../../reference/cluster/index.js'
 
@@ -42,7 +43,16 @@ t.test('against the reference cluster every test passes, and the report says so'
 t.test('an MDS that grants conflicting locks fails exactly the tests of incompatible pairs', async t => {
   const c = await cluster(t, { mdsFaults: { ldlm: { grantConflicting: true } } })
   const tests = select(allTests, ['ldlm.compat.*'])
-  const results = await runTests(tests, { mds: c.mdsAddress, oss: c.ossAddresses, fsname: 'lustre' }, { seed: 1, timeoutMs: 20_000 })
+  const pcaps = mkdtempSync(join(tmpdir(), 'lc-cert-pcap-'))
+  t.teardown(() => rmSync(pcaps, { recursive: true, force: true }))
+  const recordings = new Map<string, TourRecording>()
+  const recorderFor = (id: string) => {
+    const rec = pcapRecorderFactory(join(pcaps, `${id}.pcap`), { keepUnits: false })
+    recordings.set(id, rec)
+    return rec.factory
+  }
+  const results = await runTests(tests, { mds: c.mdsAddress, oss: c.ossAddresses, fsname: 'lustre' }, { seed: 1, timeoutMs: 20_000, recorderFor })
+  for (const rec of recordings.values()) await rec.close()
   const failed = results.filter(r => r.verdict.kind === 'fail').map(r => r.id).sort()
   const want = tests.filter(x => {
     const [held, asked] = x.id.replace('ldlm.compat.', '').split('-').map(m => `LCK_${m.toUpperCase()}`)
@@ -60,6 +70,14 @@ t.test('an MDS that grants conflicting locks fails exactly the tests of incompat
   const json = jsonReport(run)
   const ajv = new Ajv2020({ strict: false })
   t.ok(ajv.validate(JSON.parse(readFileSync('spec/report.schema.json', 'utf8')), json), ajv.errorsText(ajv.errors))
+  // The HTML report shows each failing test with a sequence chart of its traffic.
+  const html = htmlReport(run, id => ({ file: join(pcaps, `${id}.pcap`), href: `${id}.pcap` }))
+  for (const tag of ['table', 'section', 'article', 'svg', 'figure']) {
+    t.equal(html.split(`<${tag}`).length, html.split(`</${tag}>`).length, `<${tag}> elements are closed`)
+  }
+  const article = html.slice(html.indexOf('id="failure-ldlm.compat.pw-pr"'))
+  t.match(article.slice(0, article.indexOf('</article>')), /<svg[\s\S]*LDLM_ENQUEUE request[\s\S]*LDLM_ENQUEUE reply 0[\s\S]*<\/svg>/, 'the failing test\'s chart shows its enqueues and replies')
+  t.equal(html.match(/<article class="failure"/g)?.length, want.length, 'one article per failing test')
 })
 
 t.test('an MDS that ignores stripe_offset fails striping.layout.explicit', async t => {
@@ -138,6 +156,7 @@ t.test('the CLI: --list, a target file, TAP on stdout, exit status', async t => 
   t.equal(ref.code, 0, ref.out)
   t.match(ref.out, /# pass 1, fail 0/)
   t.ok(JSON.parse(readFileSync(join(dir, 'ref', 'report.json'), 'utf8')).tests.length === 1, 'its report is written under --out')
+  t.match(readFileSync(join(dir, 'ref', 'report.html'), 'utf8'), /<table id="summary">[\s\S]*<td class="pass">1<\/td>/, 'and the HTML report')
   writeFileSync(file, JSON.stringify({ mds: 'nowhere', oss: [] }))
   const bad = await cli(['certify', '--target', file])
   t.not(bad.code, 0, 'a target file that does not validate is refused')
