@@ -71,7 +71,7 @@ async function certify(values: Values & { only?: string[]; except?: string[] }, 
   const mds = reference?.mdsAddress ?? (values.mds as string | undefined) ?? file?.mds
   const oss = reference?.ossAddresses ?? (values.oss as string[] | undefined) ?? file?.oss ?? []
   if (!mds) {
-    console.error('usage: lustre-conformance certify (--target target.json | --mds ADDR --oss ADDR... | --reference) [--only GLOB]... [--except GLOB]... [--seed N] [--timeout MS] [--lock-timeout MS] [--list] [--out DIR] [--json FILE] [--junit FILE] [--pcap-dir DIR]')
+    console.error('usage: lustre-conformance certify (--target target.json | --mds ADDR --oss ADDR... | --reference) [--only GLOB]... [--except GLOB]... [--seed N] [--timeout MS] [--lock-timeout MS] [--list] [--out DIR] [--json FILE] [--junit FILE] [--html FILE] [--pcap-dir DIR]')
     return 2
   }
   const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 0x7fffffff)
@@ -91,7 +91,7 @@ async function certify(values: Values & { only?: string[]; except?: string[] }, 
   process.stdout.write(tapHeader(tests.length, seed))
   const results = await runTests(tests, target, {
     seed, timeoutMs, recorderFor,
-    onResult: async (r, i) => { process.stdout.write(tapLine(r, i + 1)) },
+    onResult: (r, i) => { process.stdout.write(tapLine(r, i + 1)) },
   })
   for (const rec of recordings.values()) await rec.close()
   process.stdout.write(tapSummary(results))
