@@ -11,6 +11,8 @@ export type { RunOptions, TestResult, RequirementVerdict } from './core/runner.j
 export { tapHeader, tapLine, tapSummary } from './core/tap.js'
 export { jsonReport, junitReport } from './core/reports.js'
 export { htmlReport, sequenceSvg, chartMessages } from './core/html.js'
+export { loadExpectations, checkExpectations } from './core/expectations.js'
+export type { Expectations, ExpectationCheck } from './core/expectations.js'
 export type { RunRecord } from './core/reports.js'
 export { allTests, requirements } from './suites/index.js'
 export type { Requirement } from './suites/index.js'

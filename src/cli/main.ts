@@ -47,7 +47,7 @@ const COMMANDS: Record<string, Command> = {
   },
   certify: {
     summary: 'run the conformance suites against a Lustre implementation reached by address; TAP 14 on stdout',
-    usage: 'certify (--target FILE | --mds ADDR --oss ADDR...) [--only GLOB]... [--except GLOB]... [--seed N] [--timeout MS] [--lock-timeout MS] [--list] [--out DIR] [--json FILE] [--junit FILE] [--html FILE] [--pcap-dir DIR] [--reference]',
+    usage: 'certify (--target FILE | --mds ADDR --oss ADDR...) [--only GLOB]... [--except GLOB]... [--seed N] [--timeout MS] [--lock-timeout MS] [--list] [--out DIR] [--json FILE] [--junit FILE] [--html FILE] [--pcap-dir DIR] [--expect FILE] [--reference]',
     run: certifyCommand,
   },
   tour: {

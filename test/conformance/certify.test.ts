@@ -13,6 +13,7 @@ import { decodeTrace } from '../../src/trace/index.js'
 import { pcapRecorderFactory, type TourRecording } from '../../src/tour/index.js'
 import {
   allTests, requirements, requirementVerdicts, runTests, select, seededRandom, tapHeader, tapLine, tapSummary, jsonReport, junitReport, htmlReport,
+  checkExpectations,
 } from '../../conformance/index.js'
 import { startCluster, type ClusterOptions } from '../../reference/cluster/index.js'
 
@@ -67,6 +68,13 @@ t.test('an MDS that grants conflicting locks fails exactly the tests of incompat
   const run = { target: { mds: c.mdsAddress, oss: c.ossAddresses, fsname: 'lustre' }, seed: 1, startedAt: new Date(), durationMs: 1, results, requirements: [] }
   const junit = new XMLParser({ ignoreAttributes: false }).parse(junitReport(run))
   t.equal(Number(junit.testsuites['@_failures']), want.length, 'JUnit counts the failures')
+  // Judged against known failures: exactly these is no change; one more or one fewer is.
+  const known = Object.fromEntries(want.map(id => [id, 'grants conflicting locks']))
+  const same = checkExpectations(results, { target: 'mutant', failures: known })
+  t.same({ ...same, expected: [...same.expected].sort() }, { expected: want, unexpectedFailures: [], unexpectedPasses: [] })
+  const fewer = Object.fromEntries(want.slice(1).map(id => [id, 'x']))
+  t.same(checkExpectations(results, { target: 'mutant', failures: fewer }).unexpectedFailures, [want[0]], 'a failure not listed is new')
+  t.same(checkExpectations(results, { target: 'mutant', failures: { ...known, 'ldlm.compat.nl-nl': 'x' } }).unexpectedPasses, ['ldlm.compat.nl-nl'], 'a listed test that passes is reported')
   const json = jsonReport(run)
   const ajv = new Ajv2020({ strict: false })
   t.ok(ajv.validate(JSON.parse(readFileSync('spec/report.schema.json', 'utf8')), json), ajv.errorsText(ajv.errors))
@@ -105,6 +113,7 @@ t.test('selection by globs on IDs and tags; a seed makes every random choice aga
 t.test('spec/requirements and a target file validate against their schemas', async t => {
   const ajv = new Ajv2020({ strict: false })
   const reqSchema = JSON.parse(readFileSync('spec/requirements/requirements.schema.json', 'utf8'))
+  t.ok(ajv.validate(JSON.parse(readFileSync('spec/expectations.schema.json', 'utf8')), JSON.parse(readFileSync('conformance/expectations/reference.json', 'utf8'))), 'the reference\'s expectations file')
   for (const f of ['wire', 'ldlm', 'metadata', 'striping']) t.ok(ajv.validate(reqSchema, JSON.parse(readFileSync(`spec/requirements/${f}.json`, 'utf8'))), `${f}.json: ${ajv.errorsText(ajv.errors)}`)
   const target = JSON.parse(readFileSync('spec/target.schema.json', 'utf8'))
   t.ok(ajv.validate(target, { mds: '192.168.1.5@tcp', oss: ['oss1:988'], fsname: 'lustre' }))
@@ -152,8 +161,9 @@ t.test('the CLI: --list, a target file, TAP on stdout, exit status', async t => 
     t.ok(events.length > 0 && bad === (x.id.startsWith('wire.malformed.') ? 1 : 0), `${x.pcap}: ${events.length} LNet messages, ${bad} in error`)
   }
   // --reference: the reference cluster, started by the command itself, is the target (what npm start runs).
-  const ref = await cli(['certify', '--reference', '--only', 'wire.ping.*', '--out', join(dir, 'ref')])
+  const ref = await cli(['certify', '--reference', '--only', 'wire.ping.*', '--out', join(dir, 'ref'), '--expect', 'conformance/expectations/reference.json'])
   t.equal(ref.code, 0, ref.out)
+  t.match(ref.out, /# expectations \(.*\): 0 known failures, 0 new failures, 0 unexpected passes/)
   t.match(ref.out, /# pass 1, fail 0/)
   t.ok(JSON.parse(readFileSync(join(dir, 'ref', 'report.json'), 'utf8')).tests.length === 1, 'its report is written under --out')
   t.match(readFileSync(join(dir, 'ref', 'report.html'), 'utf8'), /<table id="summary">[\s\S]*<td class="pass">1<\/td>/, 'and the HTML report')
