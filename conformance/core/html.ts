@@ -59,7 +59,8 @@ export function htmlReport(run: RunRecord, pcapPath: (id: string) => { file: str
     '<h1>lustre-conformance certification</h1>',
     `<p>Target: MDS <code>${esc(run.target.mds)}</code>, OSS ${run.target.oss.map(o => `<code>${esc(o)}</code>`).join(', ') || '(none)'}, filesystem <code>${esc(run.target.fsname)}</code>. ` +
       `Seed <code>${run.seed}</code> (<code>--seed ${run.seed}</code> reproduces the run), started ${esc(run.startedAt.toISOString())}, ${(run.durationMs / 1000).toFixed(1)} s.</p>`,
-    `<table id="summary"><tr><th>pass</th><th>fail</th><th>unsupported</th><th>error</th></tr><tr><td class="pass">${count('pass')}</td><td class="fail">${count('fail')}</td><td class="unsupported">${count('unsupported')}</td><td class="error">${count('error')}</td></tr></table>`]
+    // A count is coloured only when it is not zero: a red 0 would read as a failure.
+    `<table id="summary"><tr><th>pass</th><th>fail</th><th>unsupported</th><th>error</th></tr><tr>${(['pass', 'fail', 'unsupported', 'error'] as const).map(k => `<td class="${count(k) ? k : ''}" data-kind="${k}">${count(k)}</td>`).join('')}</tr></table>`]
   out.push('<section id="requirements"><h2>Requirements</h2><table><tr><th>requirement</th><th>verdict</th><th>tests</th><th>what it says</th></tr>')
   for (const q of run.requirements) {
     const tests = run.results.filter(r => r.requirements.includes(q.id)).map(r => `<a href="#${esc(r.id)}">${esc(r.id)}</a>`)

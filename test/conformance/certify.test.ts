@@ -166,7 +166,7 @@ t.test('the CLI: --list, a target file, TAP on stdout, exit status', async t => 
   t.match(ref.out, /# expectations \(.*\): 0 known failures, 0 new failures, 0 unexpected passes/)
   t.match(ref.out, /# pass 1, fail 0/)
   t.ok(JSON.parse(readFileSync(join(dir, 'ref', 'report.json'), 'utf8')).tests.length === 1, 'its report is written under --out')
-  t.match(readFileSync(join(dir, 'ref', 'report.html'), 'utf8'), /<table id="summary">[\s\S]*<td class="pass">1<\/td>/, 'and the HTML report')
+  t.match(readFileSync(join(dir, 'ref', 'report.html'), 'utf8'), /<table id="summary">[\s\S]*<td class="pass" data-kind="pass">1<\/td>/, 'and the HTML report')
   writeFileSync(file, JSON.stringify({ mds: 'nowhere', oss: [] }))
   const bad = await cli(['certify', '--target', file])
   t.not(bad.code, 0, 'a target file that does not validate is refused')
