@@ -9,7 +9,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js'
 import { packageRoot } from '../wire/index.js'
 import {
   allTests, requirements, select, runTests, requirementVerdicts, tapHeader, tapLine, tapSummary, jsonReport, junitReport, htmlReport,
-  loadExpectations, checkExpectations, type TargetAddress,
+  loadExpectations, checkExpectations, terminalProgress, type TargetAddress,
 } from '../../conformance/index.js'
 import { startCluster, type RunningCluster } from '../../reference/cluster/index.js'
 
@@ -91,15 +91,20 @@ async function certify(values: Values & { only?: string[]; except?: string[] }, 
   const expectations = typeof values.expect === 'string' ? loadExpectations(values.expect) : undefined
   const startedAt = new Date()
   process.stdout.write(tapHeader(tests.length, seed))
+  // On a terminal, a live line on stderr says where the run is (TAP on stdout stays clean).
+  const progress = terminalProgress(process.stderr, tests.length)
   const results = await runTests(tests, target, {
     seed, timeoutMs, recorderFor,
+    onStart: t => progress.onStart(t.id),
     onResult: (r, i) => {
+      progress.onResult(r)
       // A known failure is a TAP TODO: it shows, and does not count as a new failure.
       const why = expectations?.failures[r.id]
       const line = tapLine(r, i + 1)
       process.stdout.write(why && r.verdict.kind !== 'pass' ? line.replace(/\n/, ` # TODO known failure: ${why}\n`) : line)
     },
   })
+  progress.end()
   for (const rec of recordings.values()) await rec.close()
   process.stdout.write(tapSummary(results))
   const catalogue = requirements()

@@ -13,7 +13,7 @@ import { decodeTrace } from '../../src/trace/index.js'
 import { pcapRecorderFactory, type TourRecording } from '../../src/tour/index.js'
 import {
   allTests, requirements, requirementVerdicts, runTests, select, seededRandom, tapHeader, tapLine, tapSummary, jsonReport, junitReport, htmlReport,
-  checkExpectations,
+  checkExpectations, progressLine,
 } from '../../conformance/index.js'
 import { startCluster, type ClusterOptions } from '../../reference/cluster/index.js'
 
@@ -108,6 +108,12 @@ t.test('selection by globs on IDs and tags; a seed makes every random choice aga
   t.equal(new Set(ids).size, ids.length, 'test IDs are unique')
   const known = new Set(requirements().map(r => r.id))
   t.same(allTests.flatMap(x => x.requirements).filter(r => !known.has(r)), [], 'every requirement a test cites is in spec/requirements')
+})
+
+t.test('the progress line: suite, done of total, counts, the running test; cut to the width', async t => {
+  const line = progressLine({ done: 3, total: 10, counts: { pass: 2, fail: 1 }, current: 'ldlm.compat.pw-pr' })
+  t.equal(line, '[ldlm] 3/10  pass 2  fail 1  unsupported 0  error 0  running ldlm.compat.pw-pr')
+  t.equal(progressLine({ done: 3, total: 10, counts: {}, current: 'x'.repeat(200) }, 60).length, 60)
 })
 
 t.test('spec/requirements and a target file validate against their schemas', async t => {
