@@ -10,6 +10,7 @@
 // not do: a server grows them, the model does not).
 import { constantOf, loadSpec, makeStruct } from '../../src/wire/index.js'
 import { TargetSession, type Obj } from '../wire/session.js'
+import { MDS_FLAGS } from '../core/runner.js'
 
 const spec = loadSpec()
 const C = (n: string): bigint => constantOf(spec, n)
@@ -80,7 +81,7 @@ export async function replayLdlmTrace(itf: ItfTrace, target: MbtTarget): Promise
     if (!s) {
       s = await TargetSession.open({
         service: 'mds', address: target.mds, targetUuid: `${target.fsname ?? 'lustre'}-MDT0000_UUID`, pid: pidBase++,
-        flags: C('OBD_CONNECT_VERSION') | C('OBD_CONNECT_IBITS') | C('OBD_CONNECT_FID') | C('OBD_CONNECT_FULL20'),
+        flags: MDS_FLAGS,
         ocd: { ocd_ibits_known: C('MDS_INODELOCK_FULL') },
       })
       sessions.set(client, s)

@@ -43,15 +43,6 @@ async function extent(s: TargetSession, name: bigint[], mode: string, start: big
   return { status: r.reply.body.pb_status as number, rep, mine, server: rep?.lock_handle?.cookie as bigint, lvb: r.reply.fields.RMF_DLM_LVB as Obj | undefined }
 }
 
-async function waitAst(s: TargetSession, opcode: string, mine: bigint, ms: number) {
-  const end = Date.now() + ms
-  for (;;) {
-    const a = s.asts.find(x => x.opcode === opcode && x.cookie === mine)
-    if (a || Date.now() > end) return a
-    await new Promise(r => setTimeout(r, 5))
-  }
-}
-
 export const ldlmMoreTests: ConformanceTest[] = [
   {
     id: 'ldlm.extent.grows', tags: ['ldlm', 'extent'], requirements: ['LDLM-EXTENT-GROW'],
@@ -75,7 +66,7 @@ export const ldlmMoreTests: ConformanceTest[] = [
       a.glimpseLvb = { lvb_size: 777777n, lvb_mtime: 1_900_000_000n }
       const g = await extent(b, name, 'PR', 0n, EOF, { flags: C('LDLM_FL_HAS_INTENT') })
       expectEqual('glimpse status', g.status, Number(C('ELDLM_LOCK_ABORTED')))
-      expectThat('a GL AST to the writer', !!(await waitAst(a, 'LDLM_GL_CALLBACK', w.mine, 1000)), 'LDLM_GL_CALLBACK', 'none')
+      expectThat('a GL AST to the writer', !!(await a.waitAst('LDLM_GL_CALLBACK', w.mine, 1000)), 'LDLM_GL_CALLBACK', 'none')
       expectEqual('size in the glimpse reply\'s LVB', g.lvb?.lvb_size, 777777n)
       expectThat('no BL AST to the writer', !a.asts.some(x => x.opcode === 'LDLM_BL_CALLBACK'), 'none', 'an LDLM_BL_CALLBACK')
     },
@@ -105,8 +96,8 @@ export const ldlmMoreTests: ConformanceTest[] = [
       const held = await extent(a, name, 'PW', 0n, EOF)
       const wait = await extent(b, name, 'PW', 0n, EOF)
       expectEqual('the second PW waits', Number(wait.rep.lock_desc.l_granted_mode), 0)
-      expectThat('BL AST to the holder', !!(await waitAst(a, 'LDLM_BL_CALLBACK', held.mine, 3000)), 'LDLM_BL_CALLBACK', 'none')
-      const cp = await waitAst(b, 'LDLM_CP_CALLBACK', wait.mine, timeout * 2 + 5000)
+      expectThat('BL AST to the holder', !!(await a.waitAst('LDLM_BL_CALLBACK', held.mine, 3000)), 'LDLM_BL_CALLBACK', 'none')
+      const cp = await b.waitAst('LDLM_CP_CALLBACK', wait.mine, timeout * 2 + 5000)
       expectThat('CP AST to the waiter once the holder is evicted', !!cp, 'LDLM_CP_CALLBACK', `none within ${timeout * 2 + 5000} ms`)
       expectEqual('the evicted holder\'s OBD_PING', await a.ping(), -Number(C('LUSTRE_ENOTCONN')))
     },

@@ -50,16 +50,6 @@ async function cancel(s: TargetSession, handle: bigint): Promise<number> {
   return r.reply.body.pb_status as number
 }
 
-/** Waits up to `ms` for an AST of `opcode` naming `mine` at session `s`. */
-async function ast(s: TargetSession, opcode: string, mine: bigint, ms = 3000) {
-  const end = Date.now() + ms
-  for (;;) {
-    const a = s.asts.find(x => x.opcode === opcode && x.cookie === mine)
-    if (a || Date.now() > end) return a
-    await new Promise(r => setTimeout(r, 5))
-  }
-}
-
 function compatTest(held: string, asked: string): ConformanceTest {
   const ok = compat[`LCK_${held}`].includes(`LCK_${asked}`)
   return {
@@ -73,14 +63,14 @@ function compatTest(held: string, asked: string): ConformanceTest {
       const q = await enqueue(b, name, asked)
       expectEqual(`${asked} beside ${held}: granted mode in the reply`, q.granted, ok ? Number(C(`LCK_${asked}`)) : 0)
       if (ok) {
-        const bl = await ast(a, 'LDLM_BL_CALLBACK', h.mine, 200)
+        const bl = await a.waitAst('LDLM_BL_CALLBACK', h.mine, 200)
         expectThat('no BL AST to the holder of a compatible lock', !bl, 'none', 'an LDLM_BL_CALLBACK')
         return
       }
-      const bl = await ast(a, 'LDLM_BL_CALLBACK', h.mine)
+      const bl = await a.waitAst('LDLM_BL_CALLBACK', h.mine, 3000)
       expectThat('BL AST to the holder, naming its handle', !!bl, `LDLM_BL_CALLBACK with lock_handle ${h.mine}`, 'none within 3 s')
       expectEqual('cancel of the held lock', await cancel(a, h.server), 0)
-      const cp = await ast(b, 'LDLM_CP_CALLBACK', q.mine)
+      const cp = await b.waitAst('LDLM_CP_CALLBACK', q.mine, 3000)
       expectThat('CP AST to the waiter, naming its handle', !!cp, `LDLM_CP_CALLBACK with lock_handle ${q.mine}`, 'none within 3 s')
       expectEqual('granted mode in the CP AST', Number(cp!.desc.l_granted_mode), Number(C(`LCK_${asked}`)))
     },

@@ -110,6 +110,16 @@ export class TargetSession {
     })
   }
 
+  /** The first AST of `opcode` naming this client's lock `cookie`, waiting up to `ms` for it; undefined if none came. */
+  async waitAst(opcode: ReceivedAst['opcode'], cookie: bigint, ms: number): Promise<ReceivedAst | undefined> {
+    const end = Date.now() + ms
+    for (;;) {
+      const a = this.asts.find(x => x.opcode === opcode && x.cookie === cookie)
+      if (a || Date.now() > end) return a
+      await new Promise(r => setTimeout(r, 5))
+    }
+  }
+
   /** OBD_PING on this export: 0 while it lives, -ENOTCONN once the target dropped it (eviction). */
   async ping(): Promise<number> {
     return (await this.call('RQF_OBD_PING')).reply.body.pb_status as number

@@ -253,11 +253,7 @@ export class DataCache {
     this.lru.clear()
     this.pages.clear()
     this.pageCount = 0
-    await Promise.all(all.map(c => this.locksOf0(c)?.cancel(c.held).catch(() => {})))
-  }
-
-  private locksOf0(c: CachedLock): ClientLocks | undefined {
-    return this.byEndpoint.get(c.held.imp.rpc)
+    await Promise.all(all.map(c => this.byEndpoint.get(c.held.imp.rpc)?.cancel(c.held).catch(() => {})))
   }
 }
 

@@ -7,7 +7,7 @@ import { constantOf, decodeStruct, encodeStruct, loadSpec } from '../../src/wire
 import type { PtlrpcEndpoint, ReplySpec } from '../../src/transport/index.js'
 import { E, type Export, type TargetRequest } from '../common/index.js'
 import { LdlmError, LockEngine, type EnqueueRequest, type Lock, type LockFaults, type Outcome } from './engine.js'
-import { conflicts, type LockType } from './policy.js'
+import { conflicts } from './policy.js'
 import { toWireDesc, fromWireDesc, requestHandles, type Obj } from './wire.js'
 
 const spec = loadSpec()
@@ -283,4 +283,3 @@ function handleAt(dlm: Obj, i: number): bigint {
   return ((dlm.lock_handle as Array<{ cookie: bigint }> | undefined) ?? [])[i]?.cookie ?? 0n
 }
 
-export type { LockType }

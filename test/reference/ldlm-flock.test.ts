@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { constantOf, loadSpec, makeStruct } from '../../src/wire/index.js'
-import { TargetSession } from '../../conformance/index.js'
+import { MDS_FLAGS, TargetSession } from '../../conformance/index.js'
 import { startCluster } from '../../reference/cluster/index.js'
 import { E } from '../../reference/common/index.js'
 
@@ -22,7 +22,7 @@ t.test('flock over the wire: wait, deadlock, nowait, unlock', async t => {
   t.teardown(() => c.stop())
   const open = () => TargetSession.open({
     service: 'mds', address: c.mdsAddress, targetUuid: 'lustre-MDT0000_UUID', pid: pid++,
-    flags: C('OBD_CONNECT_VERSION') | C('OBD_CONNECT_IBITS') | C('OBD_CONNECT_FID') | C('OBD_CONNECT_FULL20'), ocd: { ocd_ibits_known: C('MDS_INODELOCK_FULL') },
+    flags: MDS_FLAGS, ocd: { ocd_ibits_known: C('MDS_INODELOCK_FULL') },
   })
   const a = await open()
   const b = await open()

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { constantOf, decodeStruct, encodeStruct, loadSpec, makeStruct } from '../../src/wire/index.js'
-import { TargetSession } from '../../conformance/index.js'
+import { MDS_FLAGS, TargetSession } from '../../conformance/index.js'
 import { startCluster } from '../../reference/cluster/index.js'
 import { LustreClient } from '../../reference/client/index.js'
 
@@ -28,7 +28,7 @@ async function cluster(t: Test) {
 
 const mdsSession = (address: string) => TargetSession.open({
   service: 'mds', address, targetUuid: 'lustre-MDT0000_UUID', pid: pid++,
-  flags: C('OBD_CONNECT_VERSION') | C('OBD_CONNECT_IBITS') | C('OBD_CONNECT_FID') | C('OBD_CONNECT_FULL20'), ocd: { ocd_ibits_known: C('MDS_INODELOCK_FULL') },
+  flags: MDS_FLAGS, ocd: { ocd_ibits_known: C('MDS_INODELOCK_FULL') },
 })
 
 const ibitsDesc = (name: bigint[], mode: string, bits: bigint): Obj => ({
@@ -102,10 +102,7 @@ t.test('intent getattr and lookup: attributes, a child lock, the disposition', a
   const dirFid = (await cl.stat('/d')).fid
   const fileFid = (await cl.stat('/d/f')).fid
   await cl.close()
-  const session = () => TargetSession.open({
-    service: 'mds', address: c.mdsAddress, targetUuid: 'lustre-MDT0000_UUID', pid: pid++,
-    flags: C('OBD_CONNECT_VERSION') | C('OBD_CONNECT_IBITS') | C('OBD_CONNECT_FID') | C('OBD_CONNECT_FULL20'), ocd: { ocd_ibits_known: C('MDS_INODELOCK_FULL') },
-  })
+  const session = () => mdsSession(c.mdsAddress)
   const a = await session()
   const b = await session()
   t.teardown(async () => { await a.close(); await b.close() })
