@@ -17,5 +17,8 @@ export const MUTANTS: Mutant[] = [
   { name: 'skips the blocking AST', faults: { ldlm: { skipBlockingAst: true } }, suites: ['ldlm.compat.pw-pr', 'ldlm.compat.ex-cr'], caughtBy: ['ldlm.compat.pw-pr', 'ldlm.compat.ex-cr'] },
   { name: 'ignores stripe_offset', faults: { ignoreStripeOffset: true }, suites: ['striping.layout.explicit'], caughtBy: ['striping.layout.explicit'] },
   { name: 'answers an unknown opcode with success', faults: { unknownOpcodeSucceeds: true }, suites: ['wire.*'], caughtBy: ['wire.request.unknown-opcode'] },
+  { name: 'shifts the RAID0 mapping by one stripe', faults: { shiftStripes: true }, suites: ['striping.*'], caughtBy: ['striping.raid0.placement'] },
+  { name: 'drops the last buffer of a reply', faults: { dropLastReplyBuffer: ['MDS_GET_ROOT', 'MDS_STATFS'] }, suites: ['wire.*', 'metadata.*'], caughtBy: ['wire.reply.buffers', 'wire.msg.pad8', 'metadata.mkdir.lookup'] },
+  { name: 'pads no buffer to 8 bytes', faults: { unpaddedReplies: true }, suites: ['wire.*'], caughtBy: ['wire.msg.pad8', 'wire.ping.live-export'] },
   { name: 'returns a wrong errno', faults: { wrongErrno: true }, suites: ['metadata.*'], caughtBy: ['metadata.lookup.enoent'] },
 ]

@@ -3,7 +3,7 @@
 // it whatever happened, and a verdict per test and per requirement.
 import { createHash } from 'node:crypto'
 import { constantOf, loadSpec } from '../../src/wire/index.js'
-import type { RecorderFactory } from '../../src/transport/index.js'
+import { TransportError, type RecorderFactory } from '../../src/transport/index.js'
 import { TargetSession } from '../wire/session.js'
 import { Failure, Unsupported, type ConformanceTest, type TargetAddress, type TestContext, type Verdict } from './test.js'
 
@@ -105,6 +105,8 @@ export async function runTests(tests: ConformanceTest[], target: TargetAddress, 
       verdict = { kind: 'pass' }
     } catch (e) {
       verdict = e instanceof Failure ? { kind: 'fail', message: e.message, expected: e.expected, observed: e.observed }
+        // A reply that does not decode is the target's doing, not the harness's (WIRE-MSG-PAD8 and the formats).
+        : e instanceof TransportError && e.code === 'LC_RPC_BAD_REPLY' ? { kind: 'fail', message: 'a reply does not decode as its format lays it out', expected: 'a lustre_msg_v2 reply as spec/rpc lays it out', observed: e.message }
         : e instanceof Unsupported ? { kind: 'unsupported', reason: e.reason }
           : { kind: 'error', message: (e as Error).message ?? String(e) }
     } finally {

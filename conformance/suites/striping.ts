@@ -3,15 +3,15 @@
 // the create); each object the reply's lov_mds_md_v1 names must exist on the OST it names.
 // Placement: bytes written to the objects at the offsets RAID0 gives read back from those
 // objects, and each object's size is what the mapping implies.
-import { getRoot, mkdir, createFile, lovUserMd, type WireFid } from '../wire/mdt.js'
+import { getRoot, getattrLayout, mkdir, createFile, lovUserMd, type WireFid } from '../wire/mdt.js'
 import { getattr, read, write, type ObjectRef } from '../wire/ost.js'
 import type { Obj, TargetSession } from '../wire/session.js'
-import { Unsupported, expectEqual, expectThat, type ConformanceTest, type TestContext } from '../core/test.js'
+import { Failure, Unsupported, expectEqual, expectThat, type ConformanceTest, type TestContext } from '../core/test.js'
 
 interface Layout { size: number; count: number; objects: Array<{ ost: number; ref: ObjectRef }> }
 
-function layoutOf(md: Obj | undefined): Layout {
-  if (!md) throw new Error('the create reply has no layout (RMF_MDT_MD)')
+function layoutOf(md: Obj | undefined, where = 'the create reply'): Layout {
+  if (!md) throw new Failure(`${where} has no layout`, 'a lov_mds_md_v1 in RMF_MDT_MD', 'none')
   return {
     size: Number(md.lmm_stripe_size), count: Number(md.lmm_stripe_count),
     objects: (md.lmm_objects as Obj[]).map(o => ({ ost: Number(o.l_ost_idx), ref: { id: o.l_ost_oi.oi.oi_id as bigint, seq: o.l_ost_oi.oi.oi_seq as bigint } })),
@@ -30,14 +30,14 @@ async function osts(ctx: TestContext): Promise<TargetSession[]> {
   }
 }
 
-async function newFile(ctx: TestContext, lum?: { size: number; count: number; offset: number }): Promise<Layout> {
+async function newFile(ctx: TestContext, lum?: { size: number; count: number; offset: number }): Promise<Layout & { fid: WireFid }> {
   const s = await ctx.mds()
   const root = await getRoot(s)
   const dir = await mkdir(s, root, `lc-${Math.floor(ctx.random() * 2 ** 48).toString(36)}`)
   expectEqual('mkdir status', dir.status, 0)
   const f = await createFile(s, dir.body!.mbo_fid1 as WireFid, 'f', lum ? lovUserMd(lum) : undefined)
   expectEqual('create status', f.status, 0)
-  return layoutOf(f.md)
+  return { ...layoutOf(f.md), fid: f.body!.mbo_fid1 as WireFid }
 }
 
 async function objectsExist(all: TargetSession[], l: Layout): Promise<void> {
@@ -86,7 +86,7 @@ export const stripingTests: ConformanceTest[] = [
   },
   {
     id: 'striping.raid0.placement', tags: ['striping', 'data'], requirements: ['STRIPE-RAID0-MAP'],
-    title: 'bytes written at RAID0 object offsets read back from those objects, and object sizes follow the mapping',
+    title: 'bytes one client writes at RAID0 object offsets read back at the same file offsets through the layout another client gets, and object sizes follow the mapping',
     async run(ctx) {
       const all = await osts(ctx)
       if (all.length < 2) throw new Unsupported(`needs 2 OSTs, the target has ${all.length}`)
@@ -103,17 +103,26 @@ export const stripingTests: ConformanceTest[] = [
         expectEqual(`OST_WRITE of stripe ${s}`, await write(all[l.objects[o].ost], l.objects[o].ref, at, piece), 0)
         objSize[o] = Math.max(objSize[o], at + piece.length)
       }
-      for (const [o, obj] of l.objects.entries()) {
-        const back = await read(all[obj.ost], obj.ref, 0, objSize[o])
-        expectEqual(`OST_READ of object ${o}: status`, back.status, 0)
-        const want = new Uint8Array(objSize[o])
-        for (let at = 0; at < objSize[o]; at += stripe) {
-          const s = Math.floor(at / stripe) * l.count + o
-          want.set(file.subarray(s * stripe, Math.min(fileSize, (s + 1) * stripe)), at)
+      for (const [o, obj] of l.objects.entries()) expectEqual(`size of object ${o}`, (await getattr(all[obj.ost], obj.ref)).size, BigInt(objSize[o]))
+      // A second client opens the file: the layout it is given must map the file to the same bytes.
+      const got = await getattrLayout(await ctx.mds(), l.fid)
+      expectEqual('MDS_GETATTR status', got.status, 0)
+      const l2 = layoutOf(got.md, 'the MDS_GETATTR reply')
+      expectEqual('stripe size and count read back', [l2.size, l2.count], [l.size, l.count])
+      const back = new Uint8Array(fileSize)
+      for (const [o, obj] of l2.objects.entries()) {
+        const r = await read(all[obj.ost], obj.ref, 0, objSize[o])
+        expectEqual(`OST_READ of object ${o}: status`, r.status, 0)
+        for (let at = 0; at < r.data.length; at += stripe) {
+          const s = Math.floor(at / stripe) * l2.count + o
+          if (s * stripe >= fileSize) break
+          back.set(r.data.subarray(at, Math.min(r.data.length, at + stripe, at + fileSize - s * stripe)), s * stripe)
         }
-        expectThat(`object ${o} holds the stripes RAID0 maps to it`, Buffer.compare(back.data, want) === 0, `${want.length} bytes as mapped`, `${back.data.length} bytes, ${Buffer.compare(back.data, want) === 0 ? 'equal' : 'different'}`)
-        expectEqual(`size of object ${o}`, (await getattr(all[obj.ost], obj.ref)).size, BigInt(objSize[o]))
       }
+      const bad = back.findIndex((b, i) => b !== file[i])
+      expectThat('the file read back through the second client\'s layout', bad < 0, `${fileSize} bytes as written`,
+        `byte ${bad} (stripe ${Math.floor(bad / stripe)}) differs`)
+      expectEqual('objects of the layout read back (OST index, object id)', l2.objects.map(x => [x.ost, x.ref.id]), l.objects.map(x => [x.ost, x.ref.id]))
     },
   },
 ]

@@ -1,8 +1,9 @@
 // Suite `wire`: connecting, pinging and addressing a target (WIRE-* requirements).
 import { constantOf, loadSpec, makeStruct } from '../../src/wire/index.js'
-import { TargetSession } from '../wire/session.js'
+import { TargetSession, type Obj } from '../wire/session.js'
 import { MDS_FLAGS } from '../core/runner.js'
-import { expectEqual, expectThat, type ConformanceTest } from '../core/test.js'
+import { expectEqual, expectThat, type ConformanceTest, type TestContext } from '../core/test.js'
+import type { CallResult } from '../../src/transport/index.js'
 
 const spec = loadSpec()
 const C = (n: string): bigint => constantOf(spec, n)
@@ -11,7 +12,54 @@ const errno = (n: string): number => -Number(C(`LUSTRE_${n}`))
 /** lustre_msg_v2: lm_buflens[i] sits at 32 + 4 * i (lustre_msg_v2's fixed header is 32 bytes). */
 const BUFLENS = 32
 
+const round8 = (n: number): number => (n + 7) & ~7
+
+/**
+ * Replies to a few requests every target serves, successful ones with several buffers
+ * among them: ping, the root, statfs and getattr on the MDT, statfs on OST 0.
+ */
+async function sampleReplies(ctx: TestContext): Promise<Array<{ format: string; r: CallResult }>> {
+  const mds = await ctx.mds()
+  const out: Array<{ format: string; r: CallResult }> = []
+  const call = async (s: TargetSession, format: string, fields: Obj = {}): Promise<CallResult> => {
+    const r = await s.call(format, fields)
+    out.push({ format, r })
+    return r
+  }
+  await call(mds, 'RQF_OBD_PING')
+  const root = await call(mds, 'RQF_MDS_GET_ROOT', { RMF_MDT_BODY: makeStruct('mdt_body', {}) })
+  await call(mds, 'RQF_MDS_STATFS')
+  const fid = (root.reply.fields.RMF_MDT_BODY as Obj | undefined)?.mbo_fid1
+  if (fid) await call(mds, 'RQF_MDS_GETATTR', { RMF_MDT_BODY: makeStruct('mdt_body', { mbo_fid1: fid, mbo_valid: C('OBD_MD_FLGETATTR') }) })
+  await call(await ctx.ost(0), 'RQF_OST_STATFS')
+  return out
+}
+
 export const wireTests: ConformanceTest[] = [
+  {
+    id: 'wire.msg.pad8', tags: ['wire', 'framing'], requirements: ['WIRE-MSG-PAD8'],
+    title: 'replies pad the lustre_msg_v2 header and every buffer to 8 bytes, and are exactly that long',
+    async run(ctx) {
+      // A reply that does not decode with 8-byte padding fails the test in the call itself.
+      for (const { format, r } of await sampleReplies(ctx)) {
+        const lens = r.reply.header.lm_buflens as number[]
+        const size = round8(BUFLENS + 4 * lens.length) + lens.reduce((a, n) => a + round8(n), 0)
+        expectEqual(`length of the ${format} reply (buffer lengths ${lens.join(', ')})`, r.replyLength, size)
+      }
+    },
+  },
+  {
+    id: 'wire.reply.buffers', tags: ['wire', 'framing'], requirements: ['WIRE-REPLY-BUFFERS'],
+    title: 'a successful reply carries every buffer its format requires (ping, get-root, statfs, getattr, OST statfs)',
+    async run(ctx) {
+      // The session fails any successful reply short of its format's buffers (missingReplyBuffers);
+      // here every sample must be successful, so that the check had something to look at.
+      for (const { format, r } of await sampleReplies(ctx)) {
+        expectEqual(`${format} status`, r.reply.body.pb_status, 0)
+        ctx.note(`${format}: ${r.reply.buffers.length + 1} buffers`)
+      }
+    },
+  },
   {
     id: 'wire.malformed.short-buffer', tags: ['wire', 'errors'], requirements: ['WIRE-MALFORMED'],
     title: 'a request whose mdt_body buffer is too short is answered -EPROTO (or its connection closed), and other clients go on',

@@ -36,6 +36,15 @@ export async function lookup(s: TargetSession, dir: WireFid, name: string): Prom
   }))
 }
 
+/** MDS_GETATTR by FID asking the layout too (OBD_MD_FLEASIZE), as a client opening the file does; the layout is in `md`. */
+export async function getattrLayout(s: TargetSession, fid: WireFid): Promise<MdtReply & { md?: Obj }> {
+  const r = await s.call('RQF_MDS_GETATTR', {
+    RMF_MDT_BODY: makeStruct('mdt_body', { mbo_fid1: fid, mbo_valid: C('OBD_MD_FLGETATTR') | C('OBD_MD_FLEASIZE'), mbo_eadatasize: 4096 }),
+  })
+  const md = r.reply.fields.RMF_MDT_MD
+  return { ...reply(r), md: md && !(md instanceof Uint8Array) ? md as Obj : undefined }
+}
+
 export async function mkdir(s: TargetSession, dir: WireFid, name: string): Promise<MdtReply> {
   const flags = C('MDS_MKDIR_LMV')
   return reply(await s.call('RQF_MDS_REINT_CREATE_ACL', {

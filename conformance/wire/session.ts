@@ -5,7 +5,8 @@
 // never acts on an AST by itself: a test decides what happens next.
 import { randomUUID } from 'node:crypto'
 import { LnetEndpoint, PtlrpcEndpoint, type CallResult, type Peer, type RecorderFactory } from '../../src/transport/index.js'
-import { constantOf, encodeStruct, loadSpec, makeStruct, parseAddress } from '../../src/wire/index.js'
+import { constantOf, encodeStruct, loadSpec, makeStruct, parseAddress, type LustreMessage, type RpcFormat } from '../../src/wire/index.js'
+import { Failure } from '../core/test.js'
 
 const spec = loadSpec()
 const C = (n: string): bigint => constantOf(spec, n)
@@ -33,6 +34,23 @@ export interface SessionOptions {
   nid?: string
   timeoutMs?: number
   recorder?: RecorderFactory
+}
+
+/** How many reply buffers a format requires: up to its last field not marked optional. */
+export function requiredReplyBuffers(fmt: RpcFormat): number {
+  let n = 0
+  for (const [i, slot] of fmt.reply.entries()) if (!slot.optional) n = i + 1
+  return n
+}
+
+/**
+ * Required reply fields a successful reply (pb_status 0) does not carry: Lustre's server
+ * packs every field of the format's reply side (req_capsule_server_pack), empty or not.
+ */
+export function missingReplyBuffers(fmt: RpcFormat, reply: LustreMessage): string[] {
+  if (reply.kind !== 'reply' || reply.body.pb_status !== 0) return []
+  const have = reply.buffers.length + 1
+  return fmt.reply.slice(have, requiredReplyBuffers(fmt)).map(x => x.field)
 }
 
 export class TargetSession {
@@ -99,15 +117,25 @@ export class TargetSession {
     return this.callBulk(format, fields, {}, handle, mutate)
   }
 
-  /** A request with a bulk: `source` bytes the target GETs (a write), or up to `sinkLength` bytes it PUTs (a read). */
-  callBulk(format: string, fields: Obj, bulk: { source?: Uint8Array; sinkLength?: number }, handle = this.handle, mutate?: (bytes: Uint8Array) => Uint8Array): Promise<CallResult> {
+  /**
+   * A request with a bulk: `source` bytes the target GETs (a write), or up to `sinkLength`
+   * bytes it PUTs (a read). A successful reply that lacks a buffer its format requires
+   * fails the test there (WIRE-REPLY-BUFFERS), whatever the test was checking.
+   */
+  async callBulk(format: string, fields: Obj, bulk: { source?: Uint8Array; sinkLength?: number }, handle = this.handle, mutate?: (bytes: Uint8Array) => Uint8Array): Promise<CallResult> {
     const fmt = spec.formats.get(format)
     if (!fmt) throw new Error(`no request format ${format} in spec/rpc`)
-    return this.rpc.call(this.peer, {
+    const r = await this.rpc.call(this.peer, {
       format, opcode: fmt.opcode, ...this.portals(fmt.opcode), fields,
       body: { pb_handle: { cookie: handle } }, timeoutMs: this.o.timeoutMs ?? 10_000, mutate,
       bulkSource: bulk.source, bulkSinkLength: bulk.sinkLength,
     })
+    const missing = missingReplyBuffers(fmt, r.reply)
+    if (missing.length) {
+      throw new Failure(`${format} reply (xid ${r.xid}): a successful reply lacks buffers its format requires`,
+        `${requiredReplyBuffers(fmt)} buffers (${fmt.reply.map(x => x.field).join(', ')})`, `${r.reply.buffers.length + 1} buffers; missing ${missing.join(', ')}`)
+    }
+    return r
   }
 
   /** The first AST of `opcode` naming this client's lock `cookie`, waiting up to `ms` for it; undefined if none came. */

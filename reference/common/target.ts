@@ -8,6 +8,7 @@
 import { constantOf, loadSpec, type LustreMessage } from '../../src/wire/index.js'
 import type { PtlrpcEndpoint, Peer, ReplySpec, ServerRequest } from '../../src/transport/index.js'
 import { E, errnoName } from './errno.js'
+import { dropLastBuffer, unpadBuffers } from './faults.js'
 
 const spec = loadSpec()
 const C = (n: string): bigint => constantOf(spec, n)
@@ -56,7 +57,16 @@ export interface Target {
 export interface TargetHostOptions {
   log?: (line: string) => void
   /** deliberate faults, for the certifier's self-test */
-  faults?: { unknownOpcodeSucceeds?: boolean }
+  faults?: HostFaults
+}
+
+/** Faults of the request loop and of reply packing, for the certifier's self-test. */
+export interface HostFaults {
+  unknownOpcodeSucceeds?: boolean
+  /** opcodes (MDS_GETATTR, ...) whose successful replies lose their last buffer */
+  dropLastReplyBuffer?: string[]
+  /** every reply is packed with no padding to 8 */
+  unpaddedReplies?: boolean
 }
 
 export class TargetHost {
@@ -109,6 +119,14 @@ export class TargetHost {
   }
 
   private async handle(req: ServerRequest): Promise<ReplySpec> {
+    const rep = await this.dispatch(req)
+    const f = this.faults
+    if (f.dropLastReplyBuffer?.includes(req.msg.opcode ?? '') && !rep.error && !rep.status) return { ...rep, mutate: dropLastBuffer }
+    if (f.unpaddedReplies) return { ...rep, mutate: unpadBuffers }
+    return rep
+  }
+
+  private async dispatch(req: ServerRequest): Promise<ReplySpec> {
     const msg = req.msg
     const opcode = msg.opcode
     if (!opcode || !req.format) return this.faults.unknownOpcodeSucceeds ? { status: 0 } : { status: E.EOPNOTSUPP, error: true }

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { statfsSync } from 'node:fs'
 import { makeStruct } from '../../src/wire/index.js'
 import type { ReplySpec } from '../../src/transport/index.js'
-import { E, type TargetHandler, type TargetRequest } from '../common/index.js'
+import { E, shiftStripes, type TargetHandler, type TargetRequest } from '../common/index.js'
 import { C, CB, MdsError, NAME_MAX, checkName, fail, fidFrom, isDir, isLnk, isReg, ROOT_FID } from './common.js'
 import { attrBody, emptyBody, err, fidBody, ok, withEa, type Obj } from './body.js'
 import type { Inode, MdtStore } from './store.js'
@@ -62,7 +62,7 @@ export interface MdtContext {
   opens: OpenFiles
   fsDefault: { size: number; count: number }
   /** deliberate faults, for the certifier's self-test */
-  faults?: { ignoreStripeOffset?: boolean; wrongErrno?: boolean }
+  faults?: { ignoreStripeOffset?: boolean; wrongErrno?: boolean; shiftStripes?: boolean }
   targetUuid: string
   /** the MDT's directory, for its own statfs */
   dir: string
@@ -104,7 +104,7 @@ export function reqBody(r: TargetRequest): Obj {
 export function attrReply(ctx: MdtContext, ino: Inode, asked: bigint): Obj {
   const body = attrBody(ino)
   const fields: Obj = { RMF_MDT_BODY: body }
-  if (isReg(ino.mode) && (asked & V.FLEASIZE) && ino.layout) withEa(body, fields, ino.layout, V.FLEASIZE)
+  if (isReg(ino.mode) && (asked & V.FLEASIZE) && ino.layout) withEa(body, fields, ctx.faults?.shiftStripes ? shiftStripes(ino.layout) : ino.layout, V.FLEASIZE)
   if (isDir(ino.mode) && (asked & V.FLDIREA) && ino.dirDefault) withEa(body, fields, ino.dirDefault, V.FLDIREA)
   if (isLnk(ino.mode) && (asked & V.LINKNAME) && ino.symlink !== null) {
     withEa(body, fields, Buffer.concat([Buffer.from(ino.symlink, 'utf8'), Buffer.from([0])]), V.LINKNAME)

@@ -18,7 +18,7 @@
 // (the lock replaced the one asked for). A missing name, an error, or a lock that would
 // have to wait: ELDLM_LOCK_ABORTED and no lock; the attributes still go back when found.
 import type { ReplySpec } from '../../src/transport/index.js'
-import { E, type TargetRequest } from '../common/index.js'
+import { E, shiftStripes, type TargetRequest } from '../common/index.js'
 import type { LdlmService } from '../ldlm/index.js'
 import { toWireDesc } from '../ldlm/index.js'
 import { C, CB, MdsError, checkName, fidFrom, type Fid } from './common.js'
@@ -117,5 +117,5 @@ async function layout(ctx: MdtContext, r: TargetRequest, desc: Obj, grant: Grant
     if (e instanceof MdsError) return { status: e.status, error: true }
     throw e
   }
-  return intentReply(desc, grant(ino.fid, BITS.LAYOUT), 0n, 0, { RMF_DLM_LVB: ino.layout ?? null })
+  return intentReply(desc, grant(ino.fid, BITS.LAYOUT), 0n, 0, { RMF_DLM_LVB: ino.layout && ctx.faults?.shiftStripes ? shiftStripes(ino.layout) : ino.layout ?? null })
 }

@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import { LnetEndpoint, PtlrpcEndpoint, type RecorderFactory } from '../../src/transport/index.js'
 import { makeStruct, nidFromWire } from '../../src/wire/index.js'
-import { TargetHost, type Export, type Target, type TargetHandler } from '../common/index.js'
+import { TargetHost, type Export, type HostFaults, type Target, type TargetHandler } from '../common/index.js'
 import { CB } from './common.js'
 import { MdtStore } from './store.js'
 import { Namespace } from './namespace.js'
@@ -18,6 +18,20 @@ import type { LockFaults } from '../ldlm/index.js'
 import { intentEnqueue } from './intent.js'
 
 export type { OstAddress }
+
+/**
+ * Deliberate faults, for the certifier's self-test (conformance/mutants.ts): the request
+ * loop's and reply packing's (HostFaults), the lock manager's, and the MDT's own.
+ */
+export interface MdsFaults extends HostFaults {
+  ldlm?: LockFaults
+  /** new files start on the next OST, whatever stripe_offset asked */
+  ignoreStripeOffset?: boolean
+  /** a lookup of a missing name answers -EACCES, not -ENOENT */
+  wrongErrno?: boolean
+  /** layouts read back after the create (getattr, IT_LAYOUT) name each stripe's object one stripe on */
+  shiftStripes?: boolean
+}
 
 export interface MdsOptions {
   /** data directory: the database is <dir>/mdt0/mdt.db */
@@ -32,7 +46,7 @@ export interface MdsOptions {
   /** ms a lock holder has to cancel after a blocking AST before it is evicted (default 30 s) */
   lockTimeoutMs?: number
   /** deliberate faults, for the certifier's self-test: never set them on a server you trust */
-  faults?: { ldlm?: LockFaults; ignoreStripeOffset?: boolean; wrongErrno?: boolean; unknownOpcodeSucceeds?: boolean }
+  faults?: MdsFaults
   /** the filesystem default layout; count -1 = every OST */
   defaultStripe?: { size: number; count: number }
   /** objects asked per OST_CREATE */
@@ -85,7 +99,7 @@ export class MdsServer {
     const ns = new Namespace(store, osts, id => opens.count(id))
     const ctx: MdtContext = {
       store, ns, osts, opens, targetUuid: `${fsname}-MDT0000_UUID`, dir: join(this.o.dir, 'mdt0'), log: this.log,
-      fsDefault: this.o.defaultStripe ?? { size: 1 << 20, count: 1 }, faults: { ignoreStripeOffset: this.o.faults?.ignoreStripeOffset, wrongErrno: this.o.faults?.wrongErrno },
+      fsDefault: this.o.defaultStripe ?? { size: 1 << 20, count: 1 }, faults: { ignoreStripeOffset: this.o.faults?.ignoreStripeOffset, wrongErrno: this.o.faults?.wrongErrno, shiftStripes: this.o.faults?.shiftStripes },
     }
     // Files unlinked while open in a previous life have no opener left (mdd_orphan_cleanup).
     const orphans = store.orphans()
@@ -93,7 +107,7 @@ export class MdsServer {
     await osts.start()
 
     const lnet = (this.lnet = new LnetEndpoint({ nid: this.nid, maxConnections: this.o.maxConnections, recorder: this.o.recorder, log: this.log }))
-    const host = new TargetHost(new PtlrpcEndpoint(lnet), { log: this.log, faults: { unknownOpcodeSucceeds: this.o.faults?.unknownOpcodeSucceeds } })
+    const host = new TargetHost(new PtlrpcEndpoint(lnet), { log: this.log, faults: this.o.faults })
     const ldlm = (this.ldlm = new LdlmService({
       rpc: host.rpc, kind: 'mds', callbackTimeoutMs: this.o.lockTimeoutMs, evictExport: e => host.evict(e), log: this.log, faults: this.o.faults?.ldlm,
     }))

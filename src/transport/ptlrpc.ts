@@ -50,6 +50,8 @@ export interface CallResult {
   xid: bigint
   /** bytes the server PUT into the bulk sink */
   bulk?: Uint8Array
+  /** length of the reply message as it arrived (lustre_msg_v2 says how long it should be) */
+  replyLength: number
 }
 
 export interface ServerRequest {
@@ -72,6 +74,8 @@ export interface ReplySpec {
   error?: boolean
   /** when the handler swapped formats (an intent decided late) */
   format?: string
+  /** changes the encoded reply before it is sent (a deliberately wrong server's fault switch) */
+  mutate?: (bytes: Uint8Array) => Uint8Array
 }
 
 export type Handler = (req: ServerRequest) => Promise<ReplySpec> | ReplySpec
@@ -170,7 +174,7 @@ export class PtlrpcEndpoint {
     } catch (e) {
       throw new TransportError('LC_RPC_BAD_REPLY', `${fmt.name} xid ${xid}: ${(e as Error).message}`, e)
     }
-    return { reply, xid, bulk: sink?.subarray(0, sinkGot) }
+    return { reply, xid, bulk: sink?.subarray(0, sinkGot), replyLength: replyBytes!.length }
   }
 
   private readonly replyWaiters = new Map<string, { deliver(b: Uint8Array): void; fail(e: Error): void }>()
@@ -236,6 +240,7 @@ export class PtlrpcEndpoint {
       this.lnet.log(`ptlrpc: reply to ${msg.opcode ?? msg.opc} xid ${xid} could not be encoded: ${(e as Error).message}`)
       bytes = errorReply(this.spec, -5, msg.opc, undefined, msg.body)
     }
+    if (spec.mutate) bytes = spec.mutate(bytes)
     return this.send(m.peer, svc.replyPortal, xid, bytes)
   }
 
