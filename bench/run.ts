@@ -2,7 +2,7 @@
 // decode throughput of a large generated capture beside tshark's, every figure
 // with a baseline measured in the same run and the ratio to it.
 //
-//   node dist/bench/run.js [--only messages|pcap|cluster|locks] [--pcap-mib 50] [--flows 8]
+//   node dist/bench/run.js [--only messages|pcap|cluster|locks|certify] [--pcap-mib 50] [--flows 8]
 //                          [--ops 300000] [--max-seconds 6] [--rounds 5] [--budget 75]
 //                          [--cluster-mib 1024] [--keep]
 // --max-seconds caps each message-rate measure; --budget (seconds) caps the
@@ -16,6 +16,7 @@ import {
 } from './harness.js'
 import { localFile, metadataRates, rawTcp, transfer, withCluster } from './cluster.js'
 import { bytesPerLock, lockRates } from './locks.js'
+import { certifyOnce, suiteTimes } from './certify.js'
 import { benchFraming, benchMessages, buildStream, checkSamples, collectSamples, printRows, type ResultRow } from './messages.js'
 import {
   classifyUnits, countTshark, generatePcap, histogramDiff, probeTshark, runOurCli, runOurDecode, runStages, runTshark, TSHARK_FIELD,
@@ -25,7 +26,7 @@ import {
 const TARGET = 10
 
 interface Options {
-  only?: 'messages' | 'pcap' | 'cluster' | 'locks'
+  only?: 'messages' | 'pcap' | 'cluster' | 'locks' | 'certify'
   pcapMiB: number
   clusterMiB: number
   flows: number
@@ -52,14 +53,14 @@ function options(): Options {
     },
   })
   const only = values.only
-  if (only !== undefined && only !== 'messages' && only !== 'pcap' && only !== 'cluster' && only !== 'locks') throw new Error('--only takes messages, pcap, cluster or locks')
+  if (only !== undefined && !['messages', 'pcap', 'cluster', 'locks', 'certify'].includes(only)) throw new Error('--only takes messages, pcap, cluster, locks or certify')
   const num = (name: string, v: string | undefined): number => {
     const n = Number(v)
     if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} needs a positive number, not ${v}`)
     return n
   }
   return {
-    only, pcapMiB: num('pcap-mib', values['pcap-mib']), clusterMiB: num('cluster-mib', values['cluster-mib']), flows: Math.round(num('flows', values.flows)),
+    only: only as Options['only'], pcapMiB: num('pcap-mib', values['pcap-mib']), clusterMiB: num('cluster-mib', values['cluster-mib']), flows: Math.round(num('flows', values.flows)),
     ops: Math.round(num('ops', values.ops)), maxSeconds: num('max-seconds', values['max-seconds']),
     rounds: Math.round(num('rounds', values.rounds)), budget: num('budget', values.budget), keep: values.keep ?? false,
   }
@@ -275,6 +276,29 @@ async function lockBench(dir: string, o: Options): Promise<void> {
   verdicts.push(`target: <= ${LOCK_BYTES_TARGET} bytes per granted lock at 1,000,000 locks: ${perLock.toFixed(0)} -> ${perLock <= LOCK_BYTES_TARGET ? 'MET' : 'NOT MET'}`)
 }
 
+const CERTIFY_TARGET_S = 60
+
+async function certifyBench(dir: string): Promise<void> {
+  section('Certification of the reference (certify --reference: 4 OSTs, every suite, in a child process)')
+  const out = join(dir, 'certify-report')
+  const setup = await certifyOnce(['--only', 'no.such.test'])
+  const bare = await certifyOnce([])
+  const full = await certifyOnce(['--out', out])
+  for (const [what, r] of [['no test', setup], ['every suite', bare], ['every suite, --out', full]] as const) {
+    if (r.exitCode !== 0) throw new Error(`certify --reference (${what}) exited ${r.exitCode}: ${r.summary}`)
+  }
+  const rows: ResultRow[] = [
+    { what: 'every suite, no reports', ours: bare.seconds.toFixed(1), unit: 's', baseline: 'the same selecting no test', baselineValue: setup.seconds.toFixed(1), ratio: fmtRatio(bare.seconds / setup.seconds), note: bare.summary },
+    { what: 'every suite, reports and pcaps (npm start)', ours: full.seconds.toFixed(1), unit: 's', baseline: 'every suite, no reports', baselineValue: bare.seconds.toFixed(1), ratio: fmtRatio(full.seconds / bare.seconds), note: full.summary },
+  ]
+  printRows(rows)
+  const { suites, slowest } = suiteTimes(join(out, 'report.json'))
+  console.log(table(['suite', 'tests', 'seconds'], suites.map(x => [x.suite, String(x.tests), x.seconds.toFixed(1)]), [1, 2]))
+  console.log(`slowest: ${slowest.map(x => `${x.id} ${x.seconds.toFixed(1)} s`).join(', ')}`)
+  summary.push(...rows)
+  verdicts.push(`target: a full certification of the reference in < ${CERTIFY_TARGET_S} s: ${full.seconds.toFixed(1)} s -> ${full.seconds < CERTIFY_TARGET_S ? 'MET' : 'NOT MET'}`)
+}
+
 async function main(): Promise<void> {
   const o = options()
   const t0 = Date.now()
@@ -290,6 +314,7 @@ async function main(): Promise<void> {
     if (o.only === undefined || o.only === 'pcap') await largeCapture(tour, dir, o)
     if (o.only === undefined || o.only === 'cluster') await clusterBench(dir, o)
     if (o.only === undefined || o.only === 'locks') await lockBench(dir, o)
+    if (o.only === undefined || o.only === 'certify') await certifyBench(dir)
     section('Summary')
     console.log(table(
       ['measure', 'ours', 'unit', 'baseline', 'ours/baseline'],

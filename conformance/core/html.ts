@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { decodeTrace } from '../../src/trace/index.js'
 import type { RunRecord } from './reports.js'
 
-export interface ChartMessage { from: string; to: string; label: string; reply: boolean }
+export interface ChartMessage { from: string; to: string; label: string; reply: boolean; frame: number }
 
 const esc = (s: string): string => s.replace(/[<>&"']/g, c => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c]!)
 
@@ -18,14 +18,19 @@ export function chartMessages(pcap: Uint8Array): ChartMessage[] {
     const m = e.message
     const what = m ? `${m.opcode ?? `opc ${m.opc}`} ${m.kind}${m.kind === 'reply' || m.kind === 'error' ? ` ${String(m.body.pb_status)}` : ''}`
       : e.error ? `undecodable (${e.error.code})` : `${e.lnetType ?? 'LNet'}${e.bulkBytes ? ` ${e.bulkBytes} bytes` : ''}`
-    out.push({ from: e.src, to: e.dst, label: what, reply: m?.kind === 'reply' || m?.kind === 'error' })
+    out.push({ from: e.src, to: e.dst, label: what, reply: m?.kind === 'reply' || m?.kind === 'error', frame: e.endFrame ?? e.frame })
   }
   return out
 }
 
-/** An SVG sequence chart: a lifeline per endpoint (the target's on the left), an arrow per message. */
-export function sequenceSvg(msgs: ChartMessage[], limit = 200): string {
-  const shown = msgs.slice(0, limit)
+/**
+ * An SVG sequence chart: a lifeline per endpoint (the target's on the left), an arrow per
+ * message labelled with its frame number; the arrows of `marked` frames (a failure's) in red.
+ */
+export function sequenceSvg(msgs: ChartMessage[], limit = 200, marked: number[] = []): string {
+  // A failure's frames may lie past the limit: the chart then starts a little before them.
+  const first = Math.max(0, Math.min(msgs.length - limit, msgs.findIndex(m => marked.includes(m.frame)) - 5))
+  const shown = msgs.slice(first, first + limit)
   const ends: string[] = []
   for (const m of shown) for (const e of [m.to, m.from]) if (!ends.includes(e)) ends.push(e)
   // The side that first receives is the target: it goes first.
@@ -40,10 +45,11 @@ export function sequenceSvg(msgs: ChartMessage[], limit = 200): string {
   shown.forEach((m, i) => {
     const y = 50 + i * 26
     const [x1, x2] = [x(m.from), x(m.to)]
-    parts.push(`<line x1="${x1}" y1="${y}" x2="${x2}" y2="${y}" stroke="${m.reply ? '#2a6' : '#236'}" ${m.reply ? 'stroke-dasharray="6 3" ' : ''}marker-end="url(#a)"/>`,
-      `<text x="${(x1 + x2) / 2}" y="${y - 4}" text-anchor="middle" font-size="11">${esc(m.label)}</text>`)
+    const hot = marked.includes(m.frame)
+    parts.push(`<line x1="${x1}" y1="${y}" x2="${x2}" y2="${y}" stroke="${hot ? '#c00' : m.reply ? '#2a6' : '#236'}" ${hot ? 'stroke-width="2" class="marked" ' : ''}${m.reply ? 'stroke-dasharray="6 3" ' : ''}marker-end="url(#a)"/>`,
+      `<text x="${(x1 + x2) / 2}" y="${y - 4}" text-anchor="middle" font-size="11"${hot ? ' fill="#c00" font-weight="bold"' : ''}>${m.frame}: ${esc(m.label)}</text>`)
   })
-  if (msgs.length > limit) parts.push(`<text x="10" y="${height - 4}" font-size="11">… ${msgs.length - limit} more messages in the pcap</text>`)
+  if (msgs.length > shown.length) parts.push(`<text x="10" y="${height - 4}" font-size="11">… the pcap holds ${first} messages before these and ${msgs.length - first - shown.length} after</text>`)
   parts.push('</svg>')
   return parts.join('\n')
 }
@@ -78,12 +84,15 @@ export function htmlReport(run: RunRecord, pcapPath: (id: string) => { file: str
     const v = r.verdict
     out.push(`<article class="failure" id="failure-${esc(r.id)}"><h3><code>${esc(r.id)}</code> ${v.kind}</h3><p>${esc(r.title)}</p>`)
     if (v.kind === 'fail') out.push(`<p>${esc(v.message)}: expected <code>${esc(v.expected)}</code>, observed <code>${esc(v.observed)}</code></p>`)
+    if (v.kind === 'fail' && v.exchange) {
+      out.push(`<p class="exchange">The exchange it is about: ${esc(v.exchange.service)} <code>${esc(v.exchange.format)}</code> xid ${esc(v.exchange.xid)}${v.frames?.length ? `, frames ${v.frames.join(' and ')} of the pcap (in red below)` : ''}.</p>`)
+    }
     if (v.kind === 'error') out.push(`<p>${esc(v.message)}</p>`)
     const p = pcapPath(r.id)
     if (p) {
       let chart: string
       try {
-        chart = sequenceSvg(chartMessages(readFileSync(p.file)))
+        chart = sequenceSvg(chartMessages(readFileSync(p.file)), 200, v.kind === 'fail' ? v.frames : [])
       } catch (e) {
         chart = `<p>the pcap could not be read: ${esc((e as Error).message)}</p>`
       }

@@ -25,6 +25,8 @@ export interface RunOptions {
   recorderFor?: (id: string) => RecorderFactory | undefined
   onStart?: (t: ConformanceTest, index: number, total: number) => void
   onResult?: (r: TestResult, index: number, total: number) => void
+  /** after a test's sessions are closed and before onResult (the CLI closes its pcap here, and finds the frames of a failure) */
+  afterTest?: (r: TestResult) => Promise<void>
 }
 
 export interface TestResult {
@@ -113,7 +115,11 @@ export async function runTests(tests: ConformanceTest[], target: TargetAddress, 
       clearTimeout(timer)
       await Promise.all(sessions.map(s => s.close().catch(() => {})))
     }
+    // A failure points at the test's last exchange: the one its check was about, as tests check right after a call.
+    const last = sessions.filter(s => s.last).sort((a, b) => b.last!.seq - a.last!.seq)[0]
+    if (verdict.kind === 'fail' && last?.last) verdict.exchange = { service: last.service, format: last.last.format, xid: String(last.last.xid) }
     const r: TestResult = { id: t.id, title: t.title, tags: t.tags, requirements: t.requirements, verdict, ms: Date.now() - t0, notes }
+    await o.afterTest?.(r)
     out.push(r)
     o.onResult?.(r, i, tests.length)
   }

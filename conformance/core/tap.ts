@@ -22,6 +22,8 @@ export function tapLine(r: TestResult, n: number): string {
       break
     case 'fail':
       lines.push(`not ok ${n} - ${name}`, '  ---', `  message: ${yamlString(v.message)}`, `  expected: ${yamlString(v.expected)}`, `  observed: ${yamlString(v.observed)}`)
+      if (v.exchange) lines.push(`  exchange: ${yamlString(`${v.exchange.service} ${v.exchange.format} xid ${v.exchange.xid}`)}`)
+      if (v.frames?.length) lines.push(`  frames: [${v.frames.join(', ')}]`)
       break
     case 'error':
       lines.push(`not ok ${n} - ${name}`, '  ---', '  severity: error', `  message: ${yamlString(v.message)}`)

@@ -40,9 +40,17 @@ export interface ConformanceTest {
   run(ctx: TestContext): Promise<void>
 }
 
+/** The request and reply a failure is about: the test's last exchange before it failed. */
+export interface Exchange {
+  service: 'mds' | 'ost'
+  format: string
+  /** decimal, as the reports carry u64 values */
+  xid: string
+}
+
 export type Verdict =
   | { kind: 'pass' }
-  | { kind: 'fail'; message: string; expected: string; observed: string }
+  | { kind: 'fail'; message: string; expected: string; observed: string; exchange?: Exchange; frames?: number[] }
   | { kind: 'unsupported'; reason: string }
   | { kind: 'error'; message: string }
 

@@ -53,8 +53,13 @@ export function missingReplyBuffers(fmt: RpcFormat, reply: LustreMessage): strin
   return fmt.reply.slice(have, requiredReplyBuffers(fmt)).map(x => x.field)
 }
 
+/** Orders exchanges across the sessions of a run (which came last). */
+let exchangeSeq = 0
+
 export class TargetSession {
   handle = 0n
+  /** the latest request and reply of this session: its format, xid, and when (across sessions) */
+  last?: { seq: number; format: string; xid: bigint }
   /** what this client answers a GL AST with (an ost_lvb value); none: an empty reply */
   glimpseLvb?: Obj
   /** obd_connect_data the target answered at connect */
@@ -107,6 +112,10 @@ export class TargetSession {
     this.ocd = (r.reply.fields.RMF_CONNECT_DATA ?? {}) as Obj
   }
 
+  get service(): 'mds' | 'ost' {
+    return this.o.service
+  }
+
   /** OBD_CONNECT_* the target granted */
   get flags(): bigint {
     return BigInt(this.ocd.ocd_connect_flags ?? 0n)
@@ -130,6 +139,7 @@ export class TargetSession {
       body: { pb_handle: { cookie: handle } }, timeoutMs: this.o.timeoutMs ?? 10_000, mutate,
       bulkSource: bulk.source, bulkSinkLength: bulk.sinkLength,
     })
+    this.last = { seq: ++exchangeSeq, format, xid: r.xid }
     const missing = missingReplyBuffers(fmt, r.reply)
     if (missing.length) {
       throw new Failure(`${format} reply (xid ${r.xid}): a successful reply lacks buffers its format requires`,
@@ -154,7 +164,10 @@ export class TargetSession {
   }
 
   async close(): Promise<void> {
+    // The disconnect is the harness's housekeeping, not part of what a test checked: `last` stays.
+    const last = this.last
     await this.call(this.o.service === 'mds' ? 'RQF_MDS_DISCONNECT' : 'RQF_OST_DISCONNECT').catch(() => {})
+    this.last = last
     await this.lnet.close()
   }
 }

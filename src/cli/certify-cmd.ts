@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { packageRoot } from '../wire/index.js'
 import {
-  allTests, requirements, select, runTests, requirementVerdicts, tapHeader, tapLine, tapSummary, jsonReport, junitReport, htmlReport,
+  exchangeFrames, allTests, requirements, select, runTests, requirementVerdicts, tapHeader, tapLine, tapSummary, jsonReport, junitReport, htmlReport,
   loadExpectations, checkExpectations, terminalProgress, type TargetAddress,
 } from '../../conformance/index.js'
 import { startCluster, type RunningCluster } from '../../reference/cluster/index.js'
@@ -95,6 +95,13 @@ async function certify(values: Values & { only?: string[]; except?: string[] }, 
   const progress = terminalProgress(process.stderr, tests.length)
   const results = await runTests(tests, target, {
     seed, timeoutMs, recorderFor,
+    // The test's pcap is complete once its sessions are closed: close it, and find the frames a failure is about.
+    afterTest: async r => {
+      const rec = recordings.get(r.id)
+      if (!rec) return
+      await rec.close()
+      if (r.verdict.kind === 'fail' && r.verdict.exchange) r.verdict.frames = exchangeFrames(readFileSync(join(pcapDir!, `${r.id}.pcap`)), r.verdict.exchange)
+    },
     onStart: t => progress.onStart(t.id),
     onResult: (r, i) => {
       progress.onResult(r)

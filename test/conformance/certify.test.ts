@@ -13,7 +13,7 @@ import { decodeTrace } from '../../src/trace/index.js'
 import { pcapRecorderFactory, type TourRecording } from '../../src/tour/index.js'
 import {
   allTests, requirements, requirementVerdicts, runTests, select, seededRandom, tapHeader, tapLine, tapSummary, jsonReport, junitReport, htmlReport,
-  checkExpectations, progressLine,
+  checkExpectations, progressLine, exchangeFrames,
 } from '../../conformance/index.js'
 import { startCluster, type ClusterOptions } from '../../reference/cluster/index.js'
 
@@ -83,6 +83,16 @@ t.test('an MDS that grants conflicting locks fails exactly the tests of incompat
   const fewer = Object.fromEntries(want.slice(1).map(id => [id, 'x']))
   t.same(checkExpectations(results, { target: 'mutant', failures: fewer }).unexpectedFailures, [want[0]], 'a failure not listed is new')
   t.same(checkExpectations(results, { target: 'mutant', failures: { ...known, 'ldlm.compat.nl-nl': 'x' } }).unexpectedPasses, ['ldlm.compat.nl-nl'], 'a listed test that passes is reported')
+  // A failure names the exchange its check was about, found again in the test's pcap: the second
+  // client's enqueue (granted at once, where a BL AST and a wait were due) and its reply.
+  t.match(f, { exchange: { service: 'mds', format: 'RQF_LDLM_ENQUEUE' } }, 'the failure names its exchange')
+  const v = f as Extract<typeof f, { kind: 'fail' }>
+  v.frames = exchangeFrames(readFileSync(join(pcaps, 'ldlm.compat.pw-pr.pcap')), v.exchange!)
+  t.equal(v.frames.length, 2, `request and reply frames: ${v.frames.join(', ')}`)
+  const byFrame = new Map([...decodeTrace(readFileSync(join(pcaps, 'ldlm.compat.pw-pr.pcap')))].filter(e => e.message).map(e => [e.endFrame ?? e.frame, e.message!]))
+  t.same(v.frames.map(n => [byFrame.get(n)?.opcode, byFrame.get(n)?.kind]), [['LDLM_ENQUEUE', 'request'], ['LDLM_ENQUEUE', 'reply']], 'those frames are the enqueue and its reply')
+  t.equal(exchangeFrames(readFileSync(join(pcaps, 'ldlm.compat.pw-pr.pcap')), { ...v.exchange!, xid: '12345' }).length, 0, 'an xid the pcap does not hold: no frames')
+  t.match(tapLine(results.find(r => r.id === 'ldlm.compat.pw-pr')!, 1), new RegExp(`  frames: \\[${v.frames.join(', ')}\\]\n`), 'TAP carries the frames')
   const json = jsonReport(run)
   const ajv = new Ajv2020({ strict: false })
   t.ok(ajv.validate(JSON.parse(readFileSync('spec/report.schema.json', 'utf8')), json), ajv.errorsText(ajv.errors))
@@ -94,6 +104,7 @@ t.test('an MDS that grants conflicting locks fails exactly the tests of incompat
   const article = html.slice(html.indexOf('id="failure-ldlm.compat.pw-pr"'))
   t.match(article.slice(0, article.indexOf('</article>')), /<svg[\s\S]*LDLM_ENQUEUE request[\s\S]*LDLM_ENQUEUE reply 0[\s\S]*<\/svg>/, 'the failing test\'s chart shows its enqueues and replies')
   t.equal(html.match(/<article class="failure"/g)?.length, want.length, 'one article per failing test')
+  t.equal(article.slice(0, article.indexOf('</article>')).match(/class="marked"/g)?.length, 2, 'its exchange\'s two arrows are marked')
 })
 
 t.test('an MDS that ignores stripe_offset fails striping.layout.explicit', async t => {

@@ -1,14 +1,15 @@
 // The HTML report in a real browser: headless Chromium (Debian's, driven by playwright-core;
 // .ci/run installs it) opens the report of a run against an MDS that grants conflicting locks,
-// with no console error and no page error, and shows the failing test's sequence chart.
+// with no console error and no page error, and shows the failing test's sequence chart with
+// the exchange the failure is about marked.
 import t from 'tap'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { chromium } from 'playwright-core'
 import { pcapRecorderFactory, type TourRecording } from '../../src/tour/index.js'
-import { allTests, htmlReport, requirements, requirementVerdicts, runTests, select } from '../../conformance/index.js'
+import { allTests, exchangeFrames, htmlReport, requirements, requirementVerdicts, runTests, select } from '../../conformance/index.js'
 import { startCluster } from '../../reference/cluster/index.js'
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -29,6 +30,8 @@ t.test('the report opens in headless Chromium without errors and shows the faili
     recorderFor: id => { const r = pcapRecorderFactory(join(dir, `${id}.pcap`), { keepUnits: false }); recordings.set(id, r); return r.factory },
   })
   for (const r of recordings.values()) await r.close()
+  // As certify does: the frames of the exchange each failure is about.
+  for (const r of results) if (r.verdict.kind === 'fail' && r.verdict.exchange) r.verdict.frames = exchangeFrames(readFileSync(join(dir, `${r.id}.pcap`)), r.verdict.exchange)
   const catalogue = requirements()
   const reqs = requirementVerdicts(catalogue.map(q => q.id), allTests, results)
   const page = join(dir, 'report.html')
@@ -53,4 +56,6 @@ t.test('the report opens in headless Chromium without errors and shows the faili
   const box = await chart.boundingBox()
   t.ok(box && box.width > 200 && box.height > 60, `the chart has a size (${box?.width}x${box?.height})`)
   t.match(await chart.textContent(), /LDLM_ENQUEUE request/, 'and names the enqueues of the test')
+  t.equal(await chart.locator('line.marked').count(), 2, 'the failure\'s request and reply are marked')
+  t.match(await tab.locator('article.failure p.exchange').textContent(), /RQF_LDLM_ENQUEUE xid \d+, frames \d+ and \d+ of the pcap/, 'and named in words')
 })
