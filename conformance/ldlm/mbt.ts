@@ -11,6 +11,7 @@
 import { constantOf, loadSpec, makeStruct } from '../../src/wire/index.js'
 import { TargetSession, type Obj } from '../wire/session.js'
 import { MDS_FLAGS } from '../core/runner.js'
+import { Unsupported } from '../core/test.js'
 
 const spec = loadSpec()
 const C = (n: string): bigint => constantOf(spec, n)
@@ -85,6 +86,8 @@ export async function replayLdlmTrace(itf: ItfTrace, target: MbtTarget): Promise
         ocd: { ocd_ibits_known: C('MDS_INODELOCK_FULL') },
       })
       sessions.set(client, s)
+      // The model's locks are inode bits locks: a target that does not offer them cannot be judged by it.
+      if (!(s.flags & C('OBD_CONNECT_IBITS'))) throw new Unsupported('the MDT did not grant OBD_CONNECT_IBITS')
     }
     return s
   }

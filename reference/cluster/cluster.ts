@@ -28,6 +28,8 @@ export interface ClusterOptions {
   lockTimeoutMs?: number
   /** in-process clusters only: deliberate MDS faults, for the certifier's self-test */
   mdsFaults?: MdsOptions['faults']
+  /** OBD_CONNECT_* names the MDS does not offer (in-process clusters only) */
+  mdsConnectFlagsOff?: string[]
   log?: (line: string) => void
   recorder?: RecorderFactory
 }
@@ -87,7 +89,7 @@ export async function startCluster(o: ClusterOptions): Promise<RunningCluster> {
       osses.push(s)
     }
     const ostAddrs: OstAddress[] = osses.flatMap((s, k) => Array.from({ length: ranges[k].n }, (_, i) => ({ index: ranges[k].first + i, host, port: s.port, nid: s.nid })))
-    mds = new MdsServer({ dir: o.dir, osts: ostAddrs, fsname, host, port: o.mdsPort ?? 0, log: o.log, recorder: o.recorder, lockTimeoutMs: o.lockTimeoutMs, faults: o.mdsFaults })
+    mds = new MdsServer({ dir: o.dir, osts: ostAddrs, fsname, host, port: o.mdsPort ?? 0, log: o.log, recorder: o.recorder, lockTimeoutMs: o.lockTimeoutMs, faults: o.mdsFaults, connectFlagsOff: o.mdsConnectFlagsOff })
     await mds.start()
   } catch (e) {
     await mds?.close().catch(() => {})

@@ -47,6 +47,11 @@ export interface MdsOptions {
   lockTimeoutMs?: number
   /** deliberate faults, for the certifier's self-test: never set them on a server you trust */
   faults?: MdsFaults
+  /**
+   * OBD_CONNECT_* names this MDT does not offer, as an implementation without that capability
+   * would not (a certification then finds the tests that need it unsupported, not failed)
+   */
+  connectFlagsOff?: string[]
   /** the filesystem default layout; count -1 = every OST */
   defaultStripe?: { size: number; count: number }
   /** objects asked per OST_CREATE */
@@ -138,7 +143,7 @@ export class MdsServer {
     const osts = ctx.osts.indexes.length
     return {
       uuid: ctx.targetUuid, connectOpcode: 'MDS_CONNECT', disconnectOpcode: 'MDS_DISCONNECT',
-      supportedFlags: MDT_CONNECT_FLAGS, handlers,
+      supportedFlags: (this.o.connectFlagsOff ?? []).reduce((f, n) => f & ~CB(n), MDT_CONNECT_FLAGS), handlers,
       // Every member is answered (zero when not negotiated) so nothing the client sent is echoed back as granted.
       connectData: (ocd, flags) => {
         const has = (f: string): boolean => (flags & CB(f)) !== 0n

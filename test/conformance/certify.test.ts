@@ -107,6 +107,23 @@ t.test('an MDS that grants conflicting locks fails exactly the tests of incompat
   t.equal(article.slice(0, article.indexOf('</article>')).match(/class="marked"/g)?.length, 2, 'its exchange\'s two arrows are marked')
 })
 
+t.test('an MDS that does not offer inode bits locks: the tests that need them are unsupported, not failed', async t => {
+  const c = await cluster(t, { mdsConnectFlagsOff: ['OBD_CONNECT_IBITS'] })
+  const tests = select(allTests, ['ldlm.*'], ['ldlm.eviction.*'])
+  const results = await runTests(tests, { mds: c.mdsAddress, oss: c.ossAddresses, fsname: 'lustre' }, { seed: 5, timeoutMs: 20_000 })
+  const kinds = (k: string) => results.filter(r => r.verdict.kind === k).map(r => r.id)
+  t.same(kinds('fail'), [], 'nothing fails')
+  t.same(kinds('error'), [], 'nothing errs')
+  const unsupported = kinds('unsupported')
+  t.same(unsupported.filter(id => !/^ldlm\.(compat|cancel|enqueue|model)\./.test(id)), [], 'only the MDT lock tests are unsupported')
+  t.equal(unsupported.length, 36 + 2 + 2, 'all 36 pairs, the cancel and bad-mode tests, the two model seeds')
+  t.same(kinds('pass').sort(), ['ldlm.elc.enqueue', 'ldlm.extent.grows', 'ldlm.glimpse.writer-size'], 'the OST lock tests still pass')
+  t.match(results.find(r => r.id === 'ldlm.compat.pw-pr')!.verdict, { kind: 'unsupported', reason: /OBD_CONNECT_IBITS/ })
+  const reqs = requirementVerdicts(requirements().map(r => r.id), allTests, results)
+  t.equal(reqs.get('LDLM-COMPAT-PW-PR'), 'unsupported', 'and so are their requirements')
+  t.match(tapLine(results.find(r => r.id === 'ldlm.compat.pw-pr')!, 1), /^ok 1 - .* # SKIP unsupported: /, 'a TAP SKIP')
+})
+
 t.test('an MDS that ignores stripe_offset fails striping.layout.explicit', async t => {
   const c = await cluster(t, { mdsFaults: { ignoreStripeOffset: true } })
   const [r] = await runTests(select(allTests, ['striping.layout.explicit']), { mds: c.mdsAddress, oss: c.ossAddresses, fsname: 'lustre' }, { seed: 1, timeoutMs: 20_000 })
