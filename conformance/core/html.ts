@@ -29,7 +29,8 @@ export function chartMessages(pcap: Uint8Array): ChartMessage[] {
  */
 export function sequenceSvg(msgs: ChartMessage[], limit = 200, marked: number[] = []): string {
   // A failure's frames may lie past the limit: the chart then starts a little before them.
-  const first = Math.max(0, Math.min(msgs.length - limit, msgs.findIndex(m => marked.includes(m.frame)) - 5))
+  const at = msgs.findIndex(m => marked.includes(m.frame))
+  const first = at < limit - 5 ? 0 : Math.max(0, Math.min(msgs.length - limit, at - 5))
   const shown = msgs.slice(first, first + limit)
   const ends: string[] = []
   for (const m of shown) for (const e of [m.to, m.from]) if (!ends.includes(e)) ends.push(e)
@@ -56,7 +57,7 @@ export function sequenceSvg(msgs: ChartMessage[], limit = 200, marked: number[] 
 
 const CSS = `body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}.pass{background:#dfd}.fail{background:#fdd}
-.error{background:#fed}.unsupported,.uncovered,.not.run{background:#eee}code{font-size:12px}section{margin:2em 0}`
+.error,.blocked{background:#fed}.unsupported,.uncovered,.not.run{background:#eee}code{font-size:12px}section{margin:2em 0}`
 
 /** The whole page; `pcapPath(id)` gives a test's pcap file (read for the chart) and its link, when it has one. */
 export function htmlReport(run: RunRecord, pcapPath: (id: string) => { file: string; href: string } | undefined): string {
@@ -84,6 +85,7 @@ export function htmlReport(run: RunRecord, pcapPath: (id: string) => { file: str
     const v = r.verdict
     out.push(`<article class="failure" id="failure-${esc(r.id)}"><h3><code>${esc(r.id)}</code> ${v.kind}</h3><p>${esc(r.title)}</p>`)
     if (v.kind === 'fail') out.push(`<p>${esc(v.message)}: expected <code>${esc(v.expected)}</code>, observed <code>${esc(v.observed)}</code></p>`)
+    if (v.kind === 'fail' && v.requirement) out.push(`<p>This breaks <code>${esc(v.requirement)}</code>, met before the test's own check: its requirements are blocked.</p>`)
     if (v.kind === 'fail' && v.exchange) {
       out.push(`<p class="exchange">The exchange it is about: ${esc(v.exchange.service)} <code>${esc(v.exchange.format)}</code> xid ${esc(v.exchange.xid)}${v.frames?.length ? `, frames ${v.frames.join(' and ')} of the pcap (in red below)` : ''}.</p>`)
     }

@@ -52,7 +52,7 @@ export function junitReport(run: RunRecord): string {
       const v = r.verdict
       const open = `    <testcase classname="${esc(name)}" name="${esc(r.id)}" time="${secs(r.ms)}">`
       const props = `      <properties>${r.requirements.map(q => `<property name="requirement" value="${esc(q)}"/>`).join('')}</properties>`
-      const body = v.kind === 'fail' ? `      <failure message="${esc(v.message)}" type="fail">expected: ${esc(v.expected)}\nobserved: ${esc(v.observed)}${v.exchange ? `\nexchange: ${esc(`${v.exchange.service} ${v.exchange.format} xid ${v.exchange.xid}`)}` : ''}${v.frames?.length ? `\nframes: ${v.frames.join(', ')}` : ''}</failure>`
+      const body = v.kind === 'fail' ? `      <failure message="${esc(v.message)}" type="fail">expected: ${esc(v.expected)}\nobserved: ${esc(v.observed)}${v.requirement ? `\nbreaks: ${esc(v.requirement)}` : ''}${v.exchange ? `\nexchange: ${esc(`${v.exchange.service} ${v.exchange.format} xid ${v.exchange.xid}`)}` : ''}${v.frames?.length ? `\nframes: ${v.frames.join(', ')}` : ''}</failure>`
         : v.kind === 'error' ? `      <error message="${esc(v.message)}" type="error"/>`
           : v.kind === 'unsupported' ? `      <skipped message="${esc(`unsupported: ${v.reason}`)}"/>` : ''
       out.push(open, props, ...(body ? [body] : []), '    </testcase>')

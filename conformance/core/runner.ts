@@ -64,7 +64,10 @@ export function seededRandom(seed: number, id: string): () => number {
 
 let nextPid = 0x43520000 | (process.pid & 0xff) << 8
 
-function context(target: TargetAddress, test: ConformanceTest, o: RunOptions, sessions: TargetSession[], notes: string[]): TestContext {
+/** An exchange a failure can be about: a session's latest, with the service it went to. */
+interface Exchanged { service: 'mds' | 'ost'; seq: number; format: string; xid: bigint }
+
+function context(target: TargetAddress, test: ConformanceTest, o: RunOptions, sessions: TargetSession[], notes: string[], pin: { about?: Exchanged }): TestContext {
   const recorder = o.recorderFor?.(test.id)
   const open = async (service: 'mds' | 'ost', address: string, targetUuid: string, flags: bigint): Promise<TargetSession> => {
     const s = await TargetSession.open({ service, address, targetUuid, flags, pid: nextPid++, recorder, ocd: service === 'mds' ? { ocd_ibits_known: C('MDS_INODELOCK_FULL') } : { ocd_brw_size: 1 << 20 } })
@@ -75,16 +78,22 @@ function context(target: TargetAddress, test: ConformanceTest, o: RunOptions, se
     target, recorder,
     random: seededRandom(o.seed, test.id),
     note: line => notes.push(line),
+    about: s => { if (s.last) pin.about = { service: s.service, ...s.last } },
     mds: opts => open('mds', target.mds, `${target.fsname}-MDT0000_UUID`, opts?.flags ?? MDS_FLAGS),
     async ost(index, opts) {
       const uuid = `${target.fsname}-OST${index.toString(16).padStart(4, '0')}_UUID`
-      // Whichever OSS serves the OST answers its connect; the others say -ENODEV.
+      // Whichever OSS serves the OST answers its connect; the others say -ENODEV (or cannot be reached).
+      // A connect reply that breaks the protocol is the target's failure, not a reason to try the next OSS.
+      const tried: string[] = []
       for (const a of target.oss) {
         try {
           return await open('ost', a, uuid, opts?.flags ?? OST_FLAGS)
-        } catch { /* not this OSS */ }
+        } catch (e) {
+          if (e instanceof Failure || (e instanceof TransportError && e.code === 'LC_RPC_BAD_REPLY')) throw e
+          tried.push(`${a}: ${(e as Error).message}`)
+        }
       }
-      throw new Error(`no OSS of ${target.oss.join(', ')} serves ${uuid}`)
+      throw new Error(`no OSS serves ${uuid} (${tried.join('; ') || 'no OSS address given'})`)
     },
   }
 }
@@ -96,28 +105,29 @@ export async function runTests(tests: ConformanceTest[], target: TargetAddress, 
     o.onStart?.(t, i, tests.length)
     const sessions: TargetSession[] = []
     const notes: string[] = []
+    const pin: { about?: Exchanged } = {}
     const t0 = Date.now()
     let timer: NodeJS.Timeout | undefined
     let verdict: Verdict
     try {
       await Promise.race([
-        t.run(context(target, t, o, sessions, notes)),
+        t.run(context(target, t, o, sessions, notes, pin)),
         new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no verdict within ${o.timeoutMs} ms`)), o.timeoutMs) }),
       ])
       verdict = { kind: 'pass' }
     } catch (e) {
-      verdict = e instanceof Failure ? { kind: 'fail', message: e.message, expected: e.expected, observed: e.observed }
-        // A reply that does not decode is the target's doing, not the harness's (WIRE-MSG-PAD8 and the formats).
-        : e instanceof TransportError && e.code === 'LC_RPC_BAD_REPLY' ? { kind: 'fail', message: 'a reply does not decode as its format lays it out', expected: 'a lustre_msg_v2 reply as spec/rpc lays it out', observed: e.message }
+      verdict = e instanceof Failure ? { kind: 'fail', message: e.message, expected: e.expected, observed: e.observed, ...(e.requirement ? { requirement: e.requirement } : {}) }
+        // A reply that does not decode is the target's doing, not the harness's.
+        : e instanceof TransportError && e.code === 'LC_RPC_BAD_REPLY' ? { kind: 'fail', message: 'a reply does not decode as its format lays it out', expected: 'a lustre_msg_v2 reply as spec/rpc lays it out', observed: e.message, requirement: 'WIRE-REPLY-DECODES' }
         : e instanceof Unsupported ? { kind: 'unsupported', reason: e.reason }
           : { kind: 'error', message: (e as Error).message ?? String(e) }
     } finally {
       clearTimeout(timer)
       await Promise.all(sessions.map(s => s.close().catch(() => {})))
     }
-    // A failure points at the test's last exchange: the one its check was about, as tests check right after a call.
-    const last = sessions.filter(s => s.last).sort((a, b) => b.last!.seq - a.last!.seq)[0]
-    if (verdict.kind === 'fail' && last?.last) verdict.exchange = { service: last.service, format: last.last.format, xid: String(last.last.xid) }
+    // A failure points at the exchange the test named (ctx.about), else at its last one: tests check right after a call.
+    const last = pin.about ?? sessions.filter(s => s.last).map(s => ({ service: s.service, ...s.last! })).sort((a, b) => b.seq - a.seq)[0]
+    if (verdict.kind === 'fail' && last) verdict.exchange = { service: last.service, format: last.format, xid: String(last.xid) }
     const r: TestResult = { id: t.id, title: t.title, tags: t.tags, requirements: t.requirements, verdict, ms: Date.now() - t0, notes }
     await o.afterTest?.(r)
     out.push(r)
@@ -126,19 +136,30 @@ export async function runTests(tests: ConformanceTest[], target: TargetAddress, 
   return out
 }
 
-export type RequirementVerdict = 'pass' | 'fail' | 'unsupported' | 'error' | 'not run' | 'uncovered'
+export type RequirementVerdict = 'pass' | 'fail' | 'unsupported' | 'error' | 'blocked' | 'not run' | 'uncovered'
+
+const ORDER: RequirementVerdict[] = ['fail', 'error', 'blocked', 'pass', 'unsupported']
 
 /**
- * A verdict per requirement: fail if any of its tests failed, else error, else pass if one
- * passed, else unsupported; 'not run' when its tests were not selected, 'uncovered' when no test cites it.
+ * A verdict per requirement, from its tests' verdicts: fail if one failed, else error, else
+ * blocked, else pass if one passed, else unsupported; 'not run' when its tests were not
+ * selected, 'uncovered' when no test cites it. A failure that names another requirement (a
+ * reply that broke a wire rule on the way) fails that one and blocks the test's own.
  */
 export function requirementVerdicts(catalogue: string[], all: ConformanceTest[], results: TestResult[]): Map<string, RequirementVerdict> {
   const out = new Map<string, RequirementVerdict>()
   for (const id of catalogue) {
-    const rs = results.filter(r => r.requirements.includes(id)).map(r => r.verdict.kind)
+    const kinds: RequirementVerdict[] = []
+    for (const r of results) {
+      const v = r.verdict
+      if (v.kind === 'fail' && v.requirement) {
+        if (v.requirement === id) kinds.push('fail')
+        else if (r.requirements.includes(id)) kinds.push('blocked')
+      } else if (r.requirements.includes(id)) kinds.push(v.kind)
+    }
     if (!all.some(t => t.requirements.includes(id))) out.set(id, 'uncovered')
-    else if (!rs.length) out.set(id, 'not run')
-    else out.set(id, rs.includes('fail') ? 'fail' : rs.includes('error') ? 'error' : rs.includes('pass') ? 'pass' : 'unsupported')
+    else if (!kinds.length) out.set(id, 'not run')
+    else out.set(id, ORDER.find(k => kinds.includes(k))!)
   }
   return out
 }

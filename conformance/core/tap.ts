@@ -22,6 +22,7 @@ export function tapLine(r: TestResult, n: number): string {
       break
     case 'fail':
       lines.push(`not ok ${n} - ${name}`, '  ---', `  message: ${yamlString(v.message)}`, `  expected: ${yamlString(v.expected)}`, `  observed: ${yamlString(v.observed)}`)
+      if (v.requirement) lines.push(`  breaks: ${yamlString(v.requirement)}`)
       if (v.exchange) lines.push(`  exchange: ${yamlString(`${v.exchange.service} ${v.exchange.format} xid ${v.exchange.xid}`)}`)
       if (v.frames?.length) lines.push(`  frames: [${v.frames.join(', ')}]`)
       break

@@ -28,6 +28,8 @@ export interface TestContext {
   ost(index: number, opts?: { flags?: bigint }): Promise<TargetSession>
   /** a line for the report, beside the verdict */
   note(line: string): void
+  /** later failures are about this session's latest exchange (by default: the test's latest of all) */
+  about(s: TargetSession): void
   recorder?: RecorderFactory
 }
 
@@ -50,13 +52,23 @@ export interface Exchange {
 
 export type Verdict =
   | { kind: 'pass' }
-  | { kind: 'fail'; message: string; expected: string; observed: string; exchange?: Exchange; frames?: number[] }
+  | {
+    kind: 'fail'; message: string; expected: string; observed: string
+    /** the requirement the target broke, when it is not one the test checks (those are then blocked, not failed) */
+    requirement?: string
+    exchange?: Exchange
+    frames?: number[]
+  }
   | { kind: 'unsupported'; reason: string }
   | { kind: 'error'; message: string }
 
 /** Thrown by a test when the target got it wrong. */
 export class Failure extends Error {
-  constructor(message: string, readonly expected: string, readonly observed: string) {
+  /**
+   * `requirement`: what the target broke when it is not what the test checks (a reply that
+   * does not decode, one short of its buffers), met on the way to the test's own check.
+   */
+  constructor(message: string, readonly expected: string, readonly observed: string, readonly requirement?: string) {
     super(message)
     this.name = 'Failure'
   }

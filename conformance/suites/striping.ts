@@ -105,7 +105,10 @@ export const stripingTests: ConformanceTest[] = [
       }
       for (const [o, obj] of l.objects.entries()) expectEqual(`size of object ${o}`, (await getattr(all[obj.ost], obj.ref)).size, BigInt(objSize[o]))
       // A second client opens the file: the layout it is given must map the file to the same bytes.
-      const got = await getattrLayout(await ctx.mds(), l.fid)
+      const reader = await ctx.mds()
+      const got = await getattrLayout(reader, l.fid)
+      // What follows judges the layout this reply gave: a failure is about this exchange.
+      ctx.about(reader)
       expectEqual('MDS_GETATTR status', got.status, 0)
       const l2 = layoutOf(got.md, 'the MDS_GETATTR reply')
       expectEqual('stripe size and count read back', [l2.size, l2.count], [l.size, l.count])

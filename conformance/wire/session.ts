@@ -4,7 +4,7 @@
 // target sends to this client's LDLM callback portal. Unlike a file system client it
 // never acts on an AST by itself: a test decides what happens next.
 import { randomUUID } from 'node:crypto'
-import { LnetEndpoint, PtlrpcEndpoint, type CallResult, type Peer, type RecorderFactory } from '../../src/transport/index.js'
+import { LnetEndpoint, PtlrpcEndpoint, TransportError, type CallResult, type Peer, type RecorderFactory } from '../../src/transport/index.js'
 import { constantOf, encodeStruct, loadSpec, makeStruct, parseAddress, type LustreMessage, type RpcFormat } from '../../src/wire/index.js'
 import { Failure } from '../core/test.js'
 
@@ -134,16 +134,25 @@ export class TargetSession {
   async callBulk(format: string, fields: Obj, bulk: { source?: Uint8Array; sinkLength?: number }, handle = this.handle, mutate?: (bytes: Uint8Array) => Uint8Array): Promise<CallResult> {
     const fmt = spec.formats.get(format)
     if (!fmt) throw new Error(`no request format ${format} in spec/rpc`)
-    const r = await this.rpc.call(this.peer, {
-      format, opcode: fmt.opcode, ...this.portals(fmt.opcode), fields,
-      body: { pb_handle: { cookie: handle } }, timeoutMs: this.o.timeoutMs ?? 10_000, mutate,
-      bulkSource: bulk.source, bulkSinkLength: bulk.sinkLength,
-    })
+    let r: CallResult
+    try {
+      r = await this.rpc.call(this.peer, {
+        format, opcode: fmt.opcode, ...this.portals(fmt.opcode), fields,
+        body: { pb_handle: { cookie: handle } }, timeoutMs: this.o.timeoutMs ?? 10_000, mutate,
+        bulkSource: bulk.source, bulkSinkLength: bulk.sinkLength,
+      })
+    } catch (e) {
+      // A reply that came but did not decode is still this exchange: a failure will be about it.
+      if (e instanceof TransportError && e.xid !== undefined) this.last = { seq: ++exchangeSeq, format, xid: e.xid }
+      throw e
+    }
     this.last = { seq: ++exchangeSeq, format, xid: r.xid }
     const missing = missingReplyBuffers(fmt, r.reply)
     if (missing.length) {
+      // The test's own requirements could not be judged past this: the failure is WIRE-REPLY-BUFFERS'.
       throw new Failure(`${format} reply (xid ${r.xid}): a successful reply lacks buffers its format requires`,
-        `${requiredReplyBuffers(fmt)} buffers (${fmt.reply.map(x => x.field).join(', ')})`, `${r.reply.buffers.length + 1} buffers; missing ${missing.join(', ')}`)
+        `${requiredReplyBuffers(fmt)} buffers (${fmt.reply.map(x => x.field).join(', ')})`, `${r.reply.buffers.length + 1} buffers; missing ${missing.join(', ')}`,
+        'WIRE-REPLY-BUFFERS')
     }
     return r
   }

@@ -16,7 +16,8 @@ export function dropLastBuffer(bytes: Uint8Array): Uint8Array {
 
 /**
  * The reply with nothing padded to 8 (WIRE-MSG-PAD8 broken): buffers follow the header and
- * each other with no gap. Unchanged when every length is a multiple of 8 already.
+ * each other with no gap. Unchanged when the header (32 + 4 * lm_bufcount: an even count)
+ * and every buffer length are multiples of 8 already.
  */
 export function unpadBuffers(bytes: Uint8Array): Uint8Array {
   const { offsets, lengths } = frameMessage(bytes)
@@ -44,7 +45,8 @@ const LOV_MD_HEADER = 32
 const LOV_OST_DATA = 24
 
 /**
- * A RAID0 layout whose object list is shifted by one stripe: stripe i names the object of
+ * A RAID0 lov_mds_md_v1 (the only layout the reference makes; a v3 or composite layout would
+ * need its own header size) whose object list is shifted by one stripe: stripe i names the object of
  * stripe i + 1 (the last, the first). A client mapping file offsets through it reads and
  * writes every stripe in the wrong object (STRIPE-RAID0-MAP broken). One stripe: unchanged.
  */

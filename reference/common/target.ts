@@ -63,7 +63,7 @@ export interface TargetHostOptions {
 /** Faults of the request loop and of reply packing, for the certifier's self-test. */
 export interface HostFaults {
   unknownOpcodeSucceeds?: boolean
-  /** opcodes (MDS_GETATTR, ...) whose successful replies lose their last buffer */
+  /** opcodes (MDS_GET_ROOT, MDS_STATFS, ...) whose successful replies lose their last buffer (a required one, for those) */
   dropLastReplyBuffer?: string[]
   /** every reply is packed with no padding to 8 */
   unpaddedReplies?: boolean

@@ -99,8 +99,13 @@ async function certify(values: Values & { only?: string[]; except?: string[] }, 
     afterTest: async r => {
       const rec = recordings.get(r.id)
       if (!rec) return
-      await rec.close()
-      if (r.verdict.kind === 'fail' && r.verdict.exchange) r.verdict.frames = exchangeFrames(readFileSync(join(pcapDir!, `${r.id}.pcap`)), r.verdict.exchange)
+      try {
+        await rec.close()
+        if (r.verdict.kind === 'fail' && r.verdict.exchange) r.verdict.frames = exchangeFrames(readFileSync(join(pcapDir!, `${r.id}.pcap`)), r.verdict.exchange)
+      } catch (e) {
+        // The verdict stands without its frames; the run goes on.
+        r.notes.push(`the pcap could not be written or read back: ${(e as Error).message}`)
+      }
     },
     onStart: t => progress.onStart(t.id),
     onResult: (r, i) => {
@@ -133,7 +138,8 @@ async function certify(values: Values & { only?: string[]; except?: string[] }, 
       : undefined)))
   }
   const uncovered = [...reqs].filter(([, v]) => v === 'uncovered').map(([id]) => id)
-  process.stdout.write(`# requirements: ${[...reqs.values()].filter(v => v === 'pass').length} pass, ${[...reqs.values()].filter(v => v === 'fail').length} fail, ${uncovered.length} covered by no test${uncovered.length ? ` (${uncovered.join(', ')})` : ''}\n`)
+  const nReq = (k: string): number => [...reqs.values()].filter(v => v === k).length
+  process.stdout.write(`# requirements: ${nReq('pass')} pass, ${nReq('fail')} fail${nReq('blocked') ? `, ${nReq('blocked')} blocked by other failures` : ''}, ${uncovered.length} covered by no test${uncovered.length ? ` (${uncovered.join(', ')})` : ''}\n`)
   process.stdout.write(`# seed ${seed}: --seed ${seed} reproduces this run\n`)
   if (html) process.stdout.write(`# HTML report: ${html}\n`)
   if (json) process.stdout.write(`# report: ${json}${junit ? `, JUnit: ${junit}` : ''}${pcapDir ? `, a pcap per test in ${pcapDir}` : ''}\n`)

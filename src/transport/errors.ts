@@ -20,10 +20,13 @@ export type TransportErrorCode = keyof typeof TRANSPORT_ERROR_CODES
 export class TransportError extends Error {
   readonly code: TransportErrorCode
   override readonly cause: unknown
-  constructor(code: TransportErrorCode, message: string, cause?: unknown) {
+  /** the RPC's xid, when the error belongs to one (a reply that did not decode) */
+  readonly xid?: bigint
+  constructor(code: TransportErrorCode, message: string, cause?: unknown, xid?: bigint) {
     super(`${code}: ${message}`)
     this.name = 'TransportError'
     this.code = code
     this.cause = cause
+    if (xid !== undefined) this.xid = xid
   }
 }

@@ -172,7 +172,7 @@ export class PtlrpcEndpoint {
     try {
       reply = decodeMessage(replyBytes!, { requestFormat: fmt.name, spec: this.spec })
     } catch (e) {
-      throw new TransportError('LC_RPC_BAD_REPLY', `${fmt.name} xid ${xid}: ${(e as Error).message}`, e)
+      throw new TransportError('LC_RPC_BAD_REPLY', `${fmt.name} xid ${xid}: ${(e as Error).message}`, e, xid)
     }
     return { reply, xid, bulk: sink?.subarray(0, sinkGot), replyLength: replyBytes!.length }
   }

@@ -47,6 +47,11 @@ t.test('a verdict per requirement: fail over error over pass over unsupported; n
   const reqs = requirementVerdicts(['R-FAIL', 'R-PASS', 'R-ERR', 'R-UNSUP', 'R-SKIPPED', 'R-NONE'], tests,
     [result('a', 'pass'), result('b', 'fail'), result('c', 'error'), result('d', 'unsupported')])
   t.same(Object.fromEntries(reqs), { 'R-FAIL': 'fail', 'R-PASS': 'pass', 'R-ERR': 'error', 'R-UNSUP': 'error', 'R-SKIPPED': 'not run', 'R-NONE': 'uncovered' })
+  // A failure met on the way (a reply short of buffers) fails the requirement it names and blocks the test's own.
+  const wire = test('w', ['R-WIRE'])
+  const onTheWay = { ...result('a', 'fail'), verdict: { kind: 'fail' as const, message: 'm', expected: 'e', observed: 'o', requirement: 'R-WIRE' } }
+  const blocked = requirementVerdicts(['R-FAIL', 'R-PASS', 'R-WIRE'], [...tests, wire], [onTheWay, result('b', 'pass')])
+  t.same(Object.fromEntries(blocked), { 'R-FAIL': 'blocked', 'R-PASS': 'blocked', 'R-WIRE': 'fail' }, 'blocked outranks pass; the named requirement fails though its own test did not run')
 })
 
 t.test('an MDS that grants conflicting locks fails exactly the tests of incompatible pairs', async t => {
