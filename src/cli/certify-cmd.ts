@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { packageRoot } from '../wire/index.js'
 import {
-  exchangeFrames, allTests, requirements, select, runTests, requirementVerdicts, tapHeader, tapLine, tapSummary, jsonReport, junitReport, htmlReport,
+  exchangeFrames, unreachable, allTests, requirements, select, runTests, requirementVerdicts, tapHeader, tapLine, tapSummary, jsonReport, junitReport, htmlReport,
   loadExpectations, checkExpectations, terminalProgress, type TargetAddress,
 } from '../../conformance/index.js'
 import { startCluster, type RunningCluster } from '../../reference/cluster/index.js'
@@ -79,6 +79,12 @@ async function certify(values: Values & { only?: string[]; except?: string[] }, 
   const timeoutMs = Number(values.timeout)
   if (!Number.isSafeInteger(seed) || !Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new Error('--seed and --timeout take integers')
   const target: TargetAddress = { mds, oss, fsname: (values.fsname as string | undefined) ?? file?.fsname ?? 'lustre', lockTimeoutMs: values['lock-timeout'] !== undefined ? Number(values['lock-timeout']) : file?.lockTimeoutMs }
+  const away = await unreachable(target)
+  if (away.length) {
+    for (const u of away) console.error(`lustre-conformance certify: cannot reach the ${u.role} at ${u.address}: ${u.reason}`)
+    console.error('lustre-conformance certify: nothing was certified')
+    return 2
+  }
   // One pcap per test, each connection recorded by the harness (the side that opens it).
   const pcapDir = typeof values['pcap-dir'] === 'string' ? resolve(values['pcap-dir']) : undefined
   const recordings = new Map<string, TourRecording>()

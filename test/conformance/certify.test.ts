@@ -217,5 +217,10 @@ t.test('the CLI: --list, a target file, TAP on stdout, exit status', async t => 
   writeFileSync(file, JSON.stringify({ mds: 'nowhere', oss: [] }))
   const bad = await cli(['certify', '--target', file])
   t.not(bad.code, 0, 'a target file that does not validate is refused')
+  // A server nobody listens at: one clear message, exit 2, nothing certified (no test point at all).
+  const down = await cli(['certify', '--mds', c.mdsAddress, '--oss', '127.0.0.1:1', '--only', 'wire.*'])
+  t.equal(down.code, 2, 'an unreachable OSS stops the run before any test')
+  t.match(down.out, /cannot reach the OSS at 127\.0\.0\.1:1: connect ECONNREFUSED/)
+  t.notMatch(down.out, /^(not )?ok \d/m, 'no test ran')
 })
 
