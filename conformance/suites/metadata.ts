@@ -2,7 +2,7 @@
 // (MD-* requirements). Every test works in a directory of its own, named from its random
 // source, under the root, so that tests do not see each other's names.
 import { constantOf, loadSpec } from '../../src/wire/index.js'
-import { createFile, getRoot, lookup, mkdir, rename, unlink, S_IFDIR, type WireFid } from '../wire/mdt.js'
+import { createFile, getRoot, lookup, mkdir, rename, unlink, S_IFDIR, S_IFREG, type WireFid } from '../wire/mdt.js'
 import type { TargetSession } from '../wire/session.js'
 import { expectEqual, type ConformanceTest, type TestContext } from '../core/test.js'
 
@@ -83,6 +83,41 @@ export const metadataTests: ConformanceTest[] = [
       expectEqual('rename x -> y', (await rename(s, dir, 'x', dir, 'y', 0o100644)).status, 0)
       expectEqual('x is gone', (await lookup(s, dir, 'x')).status, errno('ENOENT'))
       expectEqual('y is the moved file', (await lookup(s, dir, 'y')).body?.mbo_fid1, x.body?.mbo_fid1)
+    },
+  },
+  {
+    id: 'metadata.parent.enotdir', tags: ['metadata', 'errors'], requirements: ['MD-ENOTDIR'],
+    title: 'a create, mkdir or lookup under a regular file is answered -ENOTDIR',
+    async run(ctx) {
+      const { s, dir } = await workdir(ctx)
+      const f = await createFile(s, dir, 'f')
+      expectEqual('create f', f.status, 0)
+      const file = f.body!.mbo_fid1 as WireFid
+      expectEqual('mkdir f/d', (await mkdir(s, file, 'd')).status, errno('ENOTDIR'))
+      expectEqual('create f/x', (await createFile(s, file, 'x')).status, errno('ENOTDIR'))
+      expectEqual('lookup f/x', (await lookup(s, file, 'x')).status, errno('ENOTDIR'))
+    },
+  },
+  {
+    id: 'metadata.rename.type-mismatch', tags: ['metadata', 'errors'], requirements: ['MD-RENAME-TYPE'],
+    title: 'renaming a file over a directory is answered -EISDIR, a directory over a file -ENOTDIR; both names stay',
+    async run(ctx) {
+      const { s, dir } = await workdir(ctx)
+      const f = await createFile(s, dir, 'f')
+      const d = await mkdir(s, dir, 'd')
+      expectEqual('rename f -> d', (await rename(s, dir, 'f', dir, 'd', S_IFREG | 0o644)).status, errno('EISDIR'))
+      expectEqual('rename d -> f', (await rename(s, dir, 'd', dir, 'f', S_IFDIR | 0o755)).status, errno('ENOTDIR'))
+      expectEqual('f is still the file', (await lookup(s, dir, 'f')).body?.mbo_fid1, f.body?.mbo_fid1)
+      expectEqual('d is still the directory', (await lookup(s, dir, 'd')).body?.mbo_fid1, d.body?.mbo_fid1)
+    },
+  },
+  {
+    id: 'metadata.rename.enoent', tags: ['metadata', 'errors'], requirements: ['MD-RENAME-ENOENT'],
+    title: 'renaming a name that is not there is answered -ENOENT, and creates nothing',
+    async run(ctx) {
+      const { s, dir } = await workdir(ctx)
+      expectEqual('rename missing -> y', (await rename(s, dir, 'missing', dir, 'y', S_IFREG | 0o644)).status, errno('ENOENT'))
+      expectEqual('y does not exist', (await lookup(s, dir, 'y')).status, errno('ENOENT'))
     },
   },
   {
