@@ -3,10 +3,13 @@
 // the create); each object the reply's lov_mds_md_v1 names must exist on the OST it names.
 // Placement: bytes written to the objects at the offsets RAID0 gives read back from those
 // objects, and each object's size is what the mapping implies.
-import { getRoot, getattrLayout, mkdir, createFile, lovUserMd, type WireFid } from '../wire/mdt.js'
+import { getRoot, getattrLayout, lookup, mkdir, createFile, lovUserMd, type WireFid } from '../wire/mdt.js'
 import { getattr, read, write, type ObjectRef } from '../wire/ost.js'
 import type { Obj, TargetSession } from '../wire/session.js'
 import { Failure, Unsupported, expectEqual, expectThat, type ConformanceTest, type TestContext } from '../core/test.js'
+import { constantOf, loadSpec } from '../../src/wire/index.js'
+
+const errno = (n: string): number => -Number(constantOf(loadSpec(), `LUSTRE_${n}`))
 
 interface Layout { size: number; count: number; objects: Array<{ ost: number; ref: ObjectRef }> }
 
@@ -82,6 +85,27 @@ export const stripingTests: ConformanceTest[] = [
       const l = await newFile(ctx, { size: 1 << 20, count: -1, offset: -1 })
       expectEqual('stripe count', l.count, all.length)
       await objectsExist(all, l)
+    },
+  },
+  {
+    id: 'striping.layout.invalid', tags: ['striping', 'errors'], requirements: ['STRIPE-BAD-REQUEST'],
+    title: 'setstripe -S 100000, or -i past the last OST, is refused -EINVAL and creates nothing',
+    async run(ctx) {
+      const all = await osts(ctx)
+      if (!all.length) throw new Unsupported('no OST answered')
+      const s = await ctx.mds()
+      const dir = await mkdir(s, await getRoot(s), `lc-${Math.floor(ctx.random() * 2 ** 48).toString(36)}`)
+      expectEqual('mkdir status', dir.status, 0)
+      const at = dir.body!.mbo_fid1 as WireFid
+      // The OST index past the last one that answered; 0xfffe stays clear of -1 (0xffff, "any").
+      const cases: Array<[string, { size: number; count: number; offset: number }]> = [
+        ['size 100000', { size: 100000, count: 1, offset: -1 }],
+        [`offset ${Math.min(all.length + 7, 0xfffe)}`, { size: 1 << 20, count: 1, offset: Math.min(all.length + 7, 0xfffe) }],
+      ]
+      for (const [what, lum] of cases) {
+        expectEqual(`create with ${what}: status`, (await createFile(s, at, 'f', lovUserMd(lum))).status, errno('EINVAL'))
+        expectEqual(`after the refused create (${what}), the name`, (await lookup(s, at, 'f')).status, errno('ENOENT'))
+      }
     },
   },
   {
