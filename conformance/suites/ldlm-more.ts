@@ -13,11 +13,11 @@ import { Unsupported, expectEqual, expectThat, type ConformanceTest, type TestCo
 
 const spec = loadSpec()
 const C = (n: string): bigint => constantOf(spec, n)
-const EOF = 0xffffffffffffffffn
+export const EOF = 0xffffffffffffffffn
 let cookie = 0x6578740000000000n
 
 /** A new one-stripe file's object, and a session to the OST that holds it. */
-async function object(ctx: TestContext): Promise<{ name: bigint[]; ost: number }> {
+export async function object(ctx: TestContext): Promise<{ name: bigint[]; ost: number }> {
   const s = await ctx.mds()
   const dir = await mkdir(s, await getRoot(s), `lc-${Math.floor(ctx.random() * 2 ** 48).toString(36)}`)
   const f = await createFile(s, dir.body!.mbo_fid1 as WireFid, 'f', lovUserMd({ size: 1 << 20, count: 1, offset: -1 }))
@@ -26,7 +26,7 @@ async function object(ctx: TestContext): Promise<{ name: bigint[]; ost: number }
   return { name: [o.l_ost_oi.oi.oi_id as bigint, o.l_ost_oi.oi.oi_seq as bigint, 0n, 0n], ost: Number(o.l_ost_idx) }
 }
 
-async function extent(s: TargetSession, name: bigint[], mode: string, start: bigint, end: bigint, opts: { flags?: bigint; cancel?: bigint[] } = {}) {
+export async function extent(s: TargetSession, name: bigint[], mode: string, start: bigint, end: bigint, opts: { flags?: bigint; cancel?: bigint[] } = {}) {
   const mine = cookie++
   const handles = [mine, ...(opts.cancel ?? [])]
   while (handles.length < 2) handles.push(0n)

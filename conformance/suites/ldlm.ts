@@ -1,12 +1,14 @@
-// Suite `ldlm`: the lock manager of the MDT, through inode bits locks (LDLM-* requirements).
-// Each compatibility test takes a fresh resource (a FID from the test's random source):
-// client A holds one mode, client B asks another over the same bits; B must be granted at
+// Suite `ldlm`: the lock manager, pairwise over the modes for two lock types: inode bits locks
+// on the MDT and extent locks on an OST object (LDLM-* requirements). Each compatibility test
+// takes a fresh resource (a FID from the test's random source, or a new file's object):
+// client A holds one mode, client B asks another over the same bits or range; B must be granted at
 // once exactly when spec/ldlm/compat.json says the modes are compatible, and otherwise
 // only after A was sent a BL AST naming A's own handle and cancelled.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { constantOf, loadSpec, makeStruct, packageRoot } from '../../src/wire/index.js'
 import type { TargetSession, Obj } from '../wire/session.js'
+import { EOF, extent, object } from './ldlm-more.js'
 import { Unsupported, expectEqual, expectThat, type ConformanceTest, type TestContext } from '../core/test.js'
 
 const spec = loadSpec()
@@ -50,17 +52,43 @@ async function cancel(s: TargetSession, handle: bigint): Promise<number> {
   return r.reply.body.pb_status as number
 }
 
-function compatTest(held: string, asked: string): ConformanceTest {
-  const ok = compat[`LCK_${held}`].includes(`LCK_${asked}`)
+/** Two clients' locks on one fresh resource: inode bits on the MDT, or a whole-object extent on an OST object. */
+interface Pair {
+  a: TargetSession
+  b: TargetSession
+  lock(s: TargetSession, mode: string): Promise<{ granted: number; mine: bigint; server: bigint }>
+}
+
+async function ibitsPair(ctx: TestContext): Promise<Pair> {
+  const [a, b] = await ibitsSessions(ctx, 2)
+  const name = fidOf(ctx)
+  return { a, b, lock: (s, mode) => enqueue(s, name, mode) }
+}
+
+async function extentPair(ctx: TestContext): Promise<Pair> {
+  const { name, ost } = await object(ctx)
+  const [a, b] = [await ctx.ost(ost), await ctx.ost(ost)]
   return {
-    id: `ldlm.compat.${held.toLowerCase()}-${asked.toLowerCase()}`, tags: ['ldlm', 'compat'], requirements: [`LDLM-COMPAT-${held}-${asked}`, ...(ok ? [] : ['LDLM-BL-AST', 'LDLM-CP-AST'])],
-    title: `${asked} asked while ${held} is held: ${ok ? 'granted at once' : 'granted after a BL AST and the cancel'}`,
+    a, b,
+    async lock(s, mode) {
+      const l = await extent(s, name, mode, 0n, EOF)
+      return { granted: Number(l.rep?.lock_desc?.l_granted_mode ?? 0), mine: l.mine, server: l.server ?? 0n }
+    },
+  }
+}
+
+function compatTest(held: string, asked: string, type: 'ibits' | 'extent'): ConformanceTest {
+  const ok = compat[`LCK_${held}`].includes(`LCK_${asked}`)
+  const pair = `${held.toLowerCase()}-${asked.toLowerCase()}`
+  return {
+    id: type === 'ibits' ? `ldlm.compat.${pair}` : `ldlm.compat-extent.${pair}`, tags: ['ldlm', 'compat', type],
+    requirements: [`LDLM-COMPAT-${held}-${asked}`, ...(ok ? [] : ['LDLM-BL-AST', 'LDLM-CP-AST'])],
+    title: `${asked} asked while ${held} is held${type === 'extent' ? ' (extent locks on an OST object)' : ''}: ${ok ? 'granted at once' : 'granted after a BL AST and the cancel'}`,
     async run(ctx) {
-      const [a, b] = await ibitsSessions(ctx, 2)
-      const name = fidOf(ctx)
-      const h = await enqueue(a, name, held)
+      const { a, b, lock } = await (type === 'ibits' ? ibitsPair(ctx) : extentPair(ctx))
+      const h = await lock(a, held)
       expectEqual(`${held} on a free resource: granted mode`, h.granted, Number(C(`LCK_${held}`)))
-      const q = await enqueue(b, name, asked)
+      const q = await lock(b, asked)
       expectEqual(`${asked} beside ${held}: granted mode in the reply`, q.granted, ok ? Number(C(`LCK_${asked}`)) : 0)
       if (ok) {
         const bl = await a.waitAst('LDLM_BL_CALLBACK', h.mine, 200)
@@ -78,7 +106,8 @@ function compatTest(held: string, asked: string): ConformanceTest {
 }
 
 export const ldlmTests: ConformanceTest[] = [
-  ...MODES.flatMap(h => MODES.map(a => compatTest(h, a))),
+  ...MODES.flatMap(h => MODES.map(a => compatTest(h, a, 'ibits'))),
+  ...MODES.flatMap(h => MODES.map(a => compatTest(h, a, 'extent'))),
   {
     id: 'ldlm.cancel.unknown-handle', tags: ['ldlm', 'errors'], requirements: ['LDLM-CANCEL-STALE'],
     title: 'a cancel naming no lock of this export is answered -ESTALE, and another client\'s lock survives it',
