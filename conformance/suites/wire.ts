@@ -1,6 +1,7 @@
 // Suite `wire`: connecting, pinging and addressing a target (WIRE-* requirements).
 import { constantOf, loadSpec, makeStruct } from '../../src/wire/index.js'
 import { TargetSession, type Obj } from '../wire/session.js'
+import { getRoot, mkdir } from '../wire/mdt.js'
 import { MDS_FLAGS } from '../core/runner.js'
 import { Failure, expectEqual, expectThat, type ConformanceTest, type TestContext } from '../core/test.js'
 import { TransportError, type CallResult } from '../../src/transport/index.js'
@@ -146,6 +147,21 @@ export const wireTests: ConformanceTest[] = [
       const s = await ctx.mds()
       const r = await s.call('RQF_OBD_PING', {}, s.handle ^ 0x5a5a5a5a5a5a5a5an)
       expectEqual('OBD_PING status with a made-up handle', r.reply.body.pb_status, errno('ENOTCONN'))
+    },
+  },
+  {
+    id: 'wire.error.reply-kinds', tags: ['wire', 'errors'], requirements: ['WIRE-ERROR-REPLY'],
+    title: 'a refusal before any handler is an error reply (PTL_RPC_MSG_ERR, the body alone); a handler\'s -EEXIST is a normal reply',
+    async run(ctx) {
+      const s = await ctx.mds()
+      const shape = (r: CallResult): string => `${r.reply.kind}, status ${r.reply.body.pb_status as number}, ${r.reply.buffers.length + 1} buffer(s)`
+      const noExport = await s.call('RQF_OBD_PING', {}, s.handle ^ 0x5a5a5a5a5a5a5a5an)
+      expectEqual('OBD_PING with a made-up handle', shape(noExport), `error, status ${errno('ENOTCONN')}, 1 buffer(s)`)
+      const root = await getRoot(s)
+      const name = `lc-${Math.floor(ctx.random() * 2 ** 48).toString(36)}`
+      expectEqual('first mkdir', (await mkdir(s, root, name)).status, 0)
+      const again = await mkdir(s, root, name)
+      expectEqual('second mkdir of the name: reply kind and status', `${again.kind}, status ${again.status}`, `reply, status ${errno('EEXIST')}`)
     },
   },
 ]

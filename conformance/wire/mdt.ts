@@ -10,7 +10,8 @@ const C = (n: string): bigint => constantOf(spec, n)
 const N = (n: string): number => Number(C(n))
 
 export interface WireFid { f_seq: bigint; f_oid: number; f_ver: number }
-export interface MdtReply { status: number; body?: Obj; transno: bigint }
+/** `kind`: 'reply' (PTL_RPC_MSG_REPLY) or 'error' (PTL_RPC_MSG_ERR) */
+export interface MdtReply { status: number; kind: string; body?: Obj; transno: bigint }
 
 export const S_IFDIR = 0o040000
 export const S_IFREG = 0o100000
@@ -21,7 +22,7 @@ const zeroFid: WireFid = { f_seq: 0n, f_oid: 0, f_ver: 0 }
 /** The caller's identity: root, with every capability, so that no test depends on permissions. */
 const who = (p: string, opcode: string): Obj => ({ [`${p}_opcode`]: N(opcode), [`${p}_fsuid`]: 0, [`${p}_fsgid`]: 0, [`${p}_cap`]: 0xffffffff, [`${p}_suppgid1`]: NO_GROUP, [`${p}_suppgid2`]: NO_GROUP })
 
-const reply = (r: { reply: { body: Obj; fields: Obj } }): MdtReply => ({ status: r.reply.body.pb_status as number, body: r.reply.fields.RMF_MDT_BODY as Obj | undefined, transno: BigInt(r.reply.body.pb_transno ?? 0n) })
+const reply = (r: { reply: { body: Obj; fields: Obj; kind: string } }): MdtReply => ({ status: r.reply.body.pb_status as number, kind: r.reply.kind, body: r.reply.fields.RMF_MDT_BODY as Obj | undefined, transno: BigInt(r.reply.body.pb_transno ?? 0n) })
 
 export async function getRoot(s: TargetSession): Promise<WireFid> {
   const r = await s.call('RQF_MDS_GET_ROOT', { RMF_MDT_BODY: makeStruct('mdt_body', {}) })

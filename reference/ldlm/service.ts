@@ -75,6 +75,7 @@ export class LdlmService {
     try {
       asked = { ...fromWireDesc(desc, r.exp.handle), remote: handleAt(dlm, 0), noWait: (flags & FL.BLOCK_NOWAIT) !== 0n }
     } catch (e) {
+      // ldlm_handle_enqueue() returns these, and tgt_enqueue() makes them serious: an error reply.
       if (e instanceof LdlmError) return { status: ERRNO[e.errno], error: true }
       throw e
     }
@@ -94,7 +95,7 @@ export class LdlmService {
       try {
         wait = this.engine.wouldWait(asked)
       } catch (e) {
-        if (e instanceof LdlmError) return { status: ERRNO[e.errno], error: true }
+        if (e instanceof LdlmError) return { status: ERRNO[e.errno] }
         throw e
       }
       if (wait.granted.length || wait.behindWaiting) return this.glimpse(desc, lvb, wait.granted)
@@ -103,7 +104,8 @@ export class LdlmService {
     try {
       out = this.engine.enqueue(asked)
     } catch (e) {
-      if (e instanceof LdlmError) return { status: ERRNO[e.errno], error: true }
+      // The lock was made and the reply packed when ldlm_lock_enqueue() refused it (-EDEADLK, -EAGAIN).
+      if (e instanceof LdlmError) return { status: ERRNO[e.errno] }
       throw e
     }
     const lock = out.lock
@@ -183,7 +185,9 @@ export class LdlmService {
   cancel(r: TargetRequest): ReplySpec {
     const dlm = r.msg.fields.RMF_DLM_REQ as Obj | undefined
     if (!dlm) return { status: E.EPROTO, error: true }
-    return this.cancelHandles(r.exp, dlm, 0) ? { status: 0 } : { status: E.ESTALE, error: true }
+    // ldlm_handle_cancel() packs its reply, then puts LUSTRE_ESTALE in rq_status: a positive
+    // network errno in a normal reply, which the client's ldlm_cli_cancel_req() takes as "out of sync".
+    return this.cancelHandles(r.exp, dlm, 0) ? { status: 0 } : { status: -E.ESTALE }
   }
 
   /** The export is gone (disconnect or eviction): its locks go, and what waited for them is granted. */

@@ -4,6 +4,7 @@
 // transno / last_committed pair of ptlrpc_body.
 import { makeStruct } from '../../src/wire/index.js'
 import type { ReplySpec } from '../../src/transport/index.js'
+import { E } from '../common/index.js'
 import { CB, isReg, type Fid } from './common.js'
 import type { Inode } from './store.js'
 
@@ -63,6 +64,11 @@ export function ok(fields: Obj, lastCommitted: bigint, transno = 0n): ReplySpec 
   return { status: 0, fields, body: { pb_transno: transno, pb_last_committed: lastCommitted } }
 }
 
+/**
+ * A handler's failure. A request that cannot be unpacked (-EPROTO) is a serious error, sent
+ * by ptlrpc_error() (PTL_RPC_MSG_ERR, the body alone); any other errno is the operation's
+ * outcome, in a PTL_RPC_MSG_REPLY with the format's buffers, as tgt_handle_request0() sends it.
+ */
 export function err(status: number, lastCommitted: bigint): ReplySpec {
-  return { status, error: true, body: { pb_last_committed: lastCommitted } }
+  return { status, ...(status === E.EPROTO ? { error: true } : {}), body: { pb_last_committed: lastCommitted } }
 }

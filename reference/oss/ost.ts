@@ -112,9 +112,11 @@ export class Ost implements Target, OstContext {
    */
   private run(opcode: string, h: OstHandler, r: TargetRequest): Promise<ReplySpec> {
     const p = h(this, r).catch((e: unknown): ReplySpec => {
+      // An operation's errno is a reply with the format's buffers (tgt_handle_request0); a
+      // request that cannot be unpacked, or a handler that broke, goes by ptlrpc_error().
       if (e instanceof OstError) {
         this.log(`${opcode}: ${e.message}`)
-        return { status: e.status, error: true }
+        return { status: e.status, ...(e.status === E.EPROTO ? { error: true } : {}) }
       }
       this.log(`${opcode} failed: ${(e as Error).stack ?? String(e)}`)
       return { status: E.EIO, error: true }

@@ -57,8 +57,9 @@ function tourHandler(bulkSize: number, ctxFor: (op: RpcOpcode, f?: RpcFormat) =>
     const op = spec.opcodes.get(req.msg.opc)
     const fmt = req.format
     if (!op || !fmt) return { status: -95, error: true }
-    // The second GETATTR_NAME of a tour asks for a name that is not there: an error reply.
-    if (op.opcode === 'MDS_GETATTR_NAME' && req.msg.fields.RMF_NAME === 'missing') return { status: -2, error: true }
+    // The second GETATTR_NAME of a tour is refused as a request the server cannot use (-EPROTO, a
+    // serious error): an error reply, PTL_RPC_MSG_ERR. (-ENOENT would be typed REPLY, as Lustre does.)
+    if (op.opcode === 'MDS_GETATTR_NAME' && req.msg.fields.RMF_NAME === 'missing') return { status: -71, error: true }
     const bulkPortal = op.bulkPortal ? P(op.bulkPortal) : 0
     if (op.bulk === 'get_source') await req.bulkGet(bulkSize, bulkPortal)
     if (op.bulk === 'put_sink') {

@@ -51,8 +51,15 @@ export function replyBodyFor(spec: Spec, req: BodyFields, o: BodyFields): BodyFi
 }
 
 /**
- * An error reply (PTL_RPC_MSG_ERR, one buffer). When the request could not be
- * decoded, what can be read of its body is echoed (its opcode, when framing holds).
+ * Statuses ptlrpc_send_error() still sends as PTL_RPC_MSG_REPLY: outcomes a client expects
+ * in the normal course (no such name, no permission, no space, read-only, quota, retry later).
+ */
+const REPLY_STATUSES = ['EPERM', 'ENOENT', 'EACCES', 'ENOSPC', 'EROFS', 'EINPROGRESS', 'EDQUOT']
+
+/**
+ * An error reply, one buffer (the body): PTL_RPC_MSG_ERR, or PTL_RPC_MSG_REPLY for the statuses
+ * above, as ptlrpc_send_error() types it. When the request could not be decoded, what can be
+ * read of its body is echoed (its opcode, when framing holds).
  */
 export function errorReply(spec: Spec, status: number, opc: number, rawRequest?: Uint8Array, reqBody?: BodyFields, extra?: BodyFields): Uint8Array {
   let base: BodyFields = reqBody ?? {}
@@ -67,7 +74,7 @@ export function errorReply(spec: Spec, status: number, opc: number, rawRequest?:
   const reqOpc = (base.pb_opc as number | undefined) ?? opc
   const body = replyBodyFor(spec, { pb_handle: { cookie: 0n }, pb_version: versionFor(spec, reqOpc), pb_conn_cnt: 0, pb_timeout: 0, pb_mbits: 0n, pb_tag: 0, ...base, pb_opc: reqOpc }, {
     ...extra,
-    pb_type: Number(constantOf(spec, 'PTL_RPC_MSG_ERR')),
+    pb_type: Number(constantOf(spec, REPLY_STATUSES.some(n => status === -Number(constantOf(spec, `LUSTRE_${n}`))) ? 'PTL_RPC_MSG_REPLY' : 'PTL_RPC_MSG_ERR')),
     pb_status: status,
   })
   return encodeMessage({ body, buffers: [] }, spec)

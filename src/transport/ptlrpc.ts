@@ -7,7 +7,7 @@
 // One endpoint can call and serve at once, so a server calls back its clients
 // (LDLM ASTs) over the connection they opened.
 import {
-  decodeMessage, encodeFormatted, loadSpec, constantOf, isWireError,
+  decodeMessage, encodeFormatted, loadSpec, constantOf, isWireError, makeStruct,
   type LustreMessage, type RpcFormat, type Spec,
 } from '../wire/index.js'
 import type { LnetEndpoint, Peer, Incoming } from './lnet.js'
@@ -70,7 +70,13 @@ export interface ReplySpec {
   status?: number
   fields?: Record<string, unknown>
   body?: BodyFields
-  /** reply with PTL_RPC_MSG_ERR and no buffers but the body */
+  /**
+   * The ptlrpc_error() path, for refusals before any handler ran and for serious errors (a
+   * request that cannot be unpacked): the body alone, typed PTL_RPC_MSG_ERR (REPLY for -ENOENT
+   * and the few others ptlrpc_send_error() spares). Without it, a non-zero status is a handler's
+   * failure, sent as tgt_handle_request0() sends it: a PTL_RPC_MSG_REPLY with every buffer of
+   * the format, the fixed-size structs the handler left unset zeroed (they were packed before it ran).
+   */
   error?: boolean
   /** when the handler swapped formats (an intent decided late) */
   format?: string
@@ -233,7 +239,8 @@ export class PtlrpcEndpoint {
         bytes = errorReply(this.spec, spec.status ?? (replyFmt ? 0 : -95 /* EOPNOTSUPP */), msg.opc, undefined, msg.body, spec.body)
       } else {
         const body = replyBodyFor(this.spec, msg.body, { ...spec.body, pb_status: spec.status ?? 0 })
-        bytes = encodeFormatted(replyFmt, 'reply', { body, fields: spec.fields ?? {} }, this.spec)
+        const fields = spec.status ? this.packedFields(replyFmt, spec.fields ?? {}) : spec.fields ?? {}
+        bytes = encodeFormatted(replyFmt, 'reply', { body, fields }, this.spec)
       }
     } catch (e) {
       // A reply the handler built wrongly is our bug, not the client's: it learns -EIO.
@@ -242,6 +249,16 @@ export class PtlrpcEndpoint {
     }
     if (spec.mutate) bytes = spec.mutate(bytes)
     return this.send(m.peer, svc.replyPortal, xid, bytes)
+  }
+
+  /** A failed handler's reply fields: what it set, and every fixed-size struct of the format it did not, zeroed. */
+  private packedFields(fmt: RpcFormat, fields: Record<string, unknown>): Record<string, unknown> {
+    const out = { ...fields }
+    for (const slot of fmt.reply.slice(1)) {
+      const def = this.spec.fields.get(slot.field)
+      if (out[slot.field] === undefined && def?.kind === 'struct' && def.struct) out[slot.field] = makeStruct(def.struct, {})
+    }
+    return out
   }
 
   private async send(peer: Peer, portal: number, xid: bigint, bytes: Uint8Array): Promise<void> {
