@@ -70,7 +70,9 @@ interface Exchanged { service: 'mds' | 'ost'; seq: number; format: string; xid: 
 function context(target: TargetAddress, test: ConformanceTest, o: RunOptions, sessions: TargetSession[], notes: string[], pin: { about?: Exchanged }): TestContext {
   const recorder = o.recorderFor?.(test.id)
   const open = async (service: 'mds' | 'ost', address: string, targetUuid: string, flags: bigint): Promise<TargetSession> => {
-    const s = await TargetSession.open({ service, address, targetUuid, flags, pid: nextPid++, recorder, ocd: service === 'mds' ? { ocd_ibits_known: C('MDS_INODELOCK_FULL') } : { ocd_brw_size: 1 << 20 } })
+    // An OST connect with OBD_CONNECT_INDEX names the index it means (lov_connect_osc); the OFD checks it.
+    const index = /-OST([0-9a-f]{4})_UUID$/.exec(targetUuid)
+    const s = await TargetSession.open({ service, address, targetUuid, flags, pid: nextPid++, recorder, ocd: service === 'mds' ? { ocd_ibits_known: C('MDS_INODELOCK_FULL') } : { ocd_brw_size: 1 << 20, ocd_index: index ? parseInt(index[1], 16) : 0 } })
     sessions.push(s)
     return s
   }

@@ -90,7 +90,9 @@ export const metadataTests: ConformanceTest[] = [
     title: 'a create, mkdir or lookup under a regular file is answered -ENOTDIR',
     async run(ctx) {
       const { s, dir } = await workdir(ctx)
-      const f = await createFile(s, dir, 'f')
+      // Executable, so that the lookup's permission check (MAY_EXEC on the parent) passes and the
+      // answer is about the type: a 0644 file would be -EACCES first (mdd __mdd_lookup).
+      const f = await createFile(s, dir, 'f', undefined, 0o755)
       expectEqual('create f', f.status, 0)
       const file = f.body!.mbo_fid1 as WireFid
       expectEqual('mkdir f/d', (await mkdir(s, file, 'd')).status, errno('ENOTDIR'))

@@ -62,11 +62,11 @@ export async function mkdir(s: TargetSession, dir: WireFid, name: string): Promi
  * it), with the layout `lum` asks for (a lov_user_md_v1, MDS_OPEN_HAS_EA) when given.
  * The reply's layout, a lov_mds_md_v1, is in `md`.
  */
-export async function createFile(s: TargetSession, dir: WireFid, name: string, lum?: Uint8Array): Promise<MdtReply & { md?: Obj }> {
+export async function createFile(s: TargetSession, dir: WireFid, name: string, lum?: Uint8Array, perm = 0o644): Promise<MdtReply & { md?: Obj }> {
   const flags = C('MDS_FMODE_READ') | C('MDS_FMODE_WRITE') | C('MDS_OPEN_CREAT') | C('MDS_OPEN_EXCL') | (lum ? C('MDS_OPEN_HAS_EA') : 0n)
   const r = await s.call('RQF_MDS_REINT_OPEN', {
     RMF_REC_REINT: makeStruct('mdt_rec_create', {
-      ...who('cr', 'REINT_OPEN'), cr_fid1: dir, cr_fid2: zeroFid, cr_mode: S_IFREG | 0o644, cr_time: now(), cr_umask: 0o022,
+      ...who('cr', 'REINT_OPEN'), cr_fid1: dir, cr_fid2: zeroFid, cr_mode: S_IFREG | perm, cr_time: now(), cr_umask: 0o022,
       cr_flags_l: Number(flags & 0xffffffffn), cr_flags_h: Number(flags >> 32n),
     }),
     RMF_NAME: name,

@@ -140,7 +140,7 @@ export async function discoverOsts(oss: OssLink[], o: DiscoverOptions): Promise<
     const tries = await Promise.all(oss.map(async ({ rpc, peer }) => {
       const imp = new TargetImport(rpc, peer, {
         service: 'ost', targetUuid: target, clientUuid: o.clientUuid, flags: OST_CONNECT_FLAGS,
-        ocd: { ocd_brw_size: o.brwSize }, timeoutMs: o.timeoutMs,
+        ocd: { ocd_brw_size: o.brwSize, ocd_index: index }, timeoutMs: o.timeoutMs,
       })
       try {
         await imp.connect()

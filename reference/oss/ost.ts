@@ -132,14 +132,19 @@ export class Ost implements Target, OstContext {
   }
 
   /**
-   * Connect reply members (ofd_parse_connect_data): ocd_index = this OST's index;
+   * Connect reply members (ofd_parse_connect_data): ocd_index = this OST's index, and -EBADF
+   * when the client asked OBD_CONNECT_INDEX with another index;
    * ocd_brw_size = what the client asked, at most 4 MiB (1 MiB when it asked 0; Lustre
    * refuses 0 as corruption); ocd_grant = at most 64 MiB; ocd_maxbytes; ocd_version =
    * the server's. Members of features not granted are zeroed rather than echoed.
    */
-  connectData(ocd: Obj, flags: bigint): Obj {
+  connectData(ocd: Obj, flags: bigint): Obj | number {
     const out: Obj = { ocd_version: OSS_VERSION, ocd_connect_flags2: 0n, ocd_cksum_types: 0 }
-    if (flags & C('OBD_CONNECT_INDEX')) out.ocd_index = this.index
+    if (flags & C('OBD_CONNECT_INDEX')) {
+      // A client that says which index it means must mean this one (a misconfigured client otherwise).
+      if (Number(ocd.ocd_index ?? 0) !== this.index) return E.EBADF
+      out.ocd_index = this.index
+    }
     if (flags & C('OBD_CONNECT_BRW_SIZE')) {
       const asked = Number(ocd.ocd_brw_size ?? 0)
       out.ocd_brw_size = asked > 0 ? Math.min(asked, MAX_BRW_BYTES) : DEFAULT_BRW_BYTES

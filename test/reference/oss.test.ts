@@ -41,7 +41,7 @@ async function clientOf(t: Test, oss: OssServer, fsname = 'lustre') {
   const peer = await lnet.connect('127.0.0.1', oss.port)
   const rpc = new PtlrpcEndpoint(lnet)
   t.teardown(() => lnet.close())
-  return (index: number, flags = FLAGS, ocd: Record<string, unknown> = { ocd_brw_size: 4 * MiB, ocd_grant: 32 * MiB }) =>
+  return (index: number, flags = FLAGS, ocd: Record<string, unknown> = { ocd_brw_size: 4 * MiB, ocd_grant: 32 * MiB, ocd_index: index }) =>
     new TargetImport(rpc, peer, { service: 'ost', targetUuid: `${fsname}-OST${index.toString(16).padStart(4, '0')}_UUID`, clientUuid: 'oss-test-client_UUID', flags, ocd, timeoutMs: 20_000 })
 }
 
@@ -91,7 +91,7 @@ t.test('connect: negotiated flags, index, brw size, grant; ping', async t => {
   t.match(oss.nid, '127.0.0.1@tcp')
   t.ok(oss.port > 0, 'an ephemeral port')
   const imp = await clientOf(t, oss)
-  const a = imp(1, FLAGS | C('OBD_CONNECT_IBITS') | C('OBD_CONNECT_CKSUM'), { ocd_brw_size: 16 * MiB, ocd_grant: 256 * MiB, ocd_cksum_types: 4 })
+  const a = imp(1, FLAGS | C('OBD_CONNECT_IBITS') | C('OBD_CONNECT_CKSUM'), { ocd_brw_size: 16 * MiB, ocd_grant: 256 * MiB, ocd_cksum_types: 4, ocd_index: 1 })
   await a.connect()
   t.equal(a.flags, FLAGS, 'asked & supported: IBITS and CKSUM are not granted')
   t.equal(a.ocd.ocd_index, 1, 'ocd_index is the OST index')
@@ -111,6 +111,10 @@ t.test('connect: negotiated flags, index, brw size, grant; ping', async t => {
   t.equal(await a.ping(), 0, 'the other export lives on')
   const ghost = imp(2)
   t.equal(await ghost.connect().then(() => 0, e => (e as { status: number }).status), E.ENODEV, 'an OST this OSS does not serve: -ENODEV')
+  // ofd_parse_connect_data: OBD_CONNECT_INDEX with another index is a misconfigured client.
+  const wrong = imp(1, FLAGS, { ocd_brw_size: MiB, ocd_index: 0 })
+  t.equal(await wrong.connect().then(() => 0, e => (e as { status: number }).status), E.EBADF, 'OST0001 asked as index 0: -EBADF')
+  t.equal(await imp(1, FLAGS & ~C('OBD_CONNECT_INDEX'), { ocd_brw_size: MiB }).connect().then(() => 0, e => (e as { status: number }).status), 0, 'without OBD_CONNECT_INDEX no index is checked')
 })
 
 t.test('OST_CREATE: creates up to the id asked, answers the last id, lays objects out as ldiskfs does', async t => {
