@@ -4,7 +4,7 @@
 import { constantOf, loadSpec } from '../../src/wire/index.js'
 import { createFile, getRoot, lookup, mkdir, rename, unlink, S_IFDIR, S_IFREG, type WireFid } from '../wire/mdt.js'
 import type { TargetSession } from '../wire/session.js'
-import { expectEqual, type ConformanceTest, type TestContext } from '../core/test.js'
+import { expectEqual, expectThat, type ConformanceTest, type TestContext } from '../core/test.js'
 
 const spec = loadSpec()
 const errno = (n: string): number => -Number(constantOf(spec, `LUSTRE_${n}`))
@@ -31,6 +31,20 @@ export const metadataTests: ConformanceTest[] = [
       expectEqual('lookup status', found.status, 0)
       expectEqual('FID found', found.body?.mbo_fid1, made.body?.mbo_fid1)
       expectEqual('file type', Number(found.body?.mbo_mode) & 0o170000, S_IFDIR)
+    },
+  },
+  {
+    id: 'metadata.fid.client-sequence', tags: ['metadata', 'fid'], requirements: ['MD-FID-SEQUENCE'],
+    title: 'a directory made with a FID from the client\'s own sequence (SEQ_QUERY) has that FID; another client gets another sequence',
+    async run(ctx) {
+      const { s, dir } = await workdir(ctx)
+      const made = await mkdir(s, dir, 'd')
+      expectEqual('mkdir status', made.status, 0)
+      const asked = s.lastFid!
+      expectEqual('FID of the new directory', made.body?.mbo_fid1, asked)
+      const other = await ctx.mds()
+      const theirs = await other.newFid()
+      expectThat('another client\'s sequence', theirs.f_seq !== asked.f_seq, `a sequence other than ${asked.f_seq}`, String(theirs.f_seq))
     },
   },
   {

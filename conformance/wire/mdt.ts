@@ -50,30 +50,54 @@ export async function mkdir(s: TargetSession, dir: WireFid, name: string): Promi
   const flags = C('MDS_MKDIR_LMV')
   return reply(await s.call('RQF_MDS_REINT_CREATE_ACL', {
     RMF_REC_REINT: makeStruct('mdt_rec_create', {
-      ...who('cr', 'REINT_CREATE'), cr_fid1: dir, cr_fid2: zeroFid, cr_mode: S_IFDIR | 0o755, cr_time: now(), cr_umask: 0o022,
+      ...who('cr', 'REINT_CREATE'), cr_fid1: dir, cr_fid2: await s.newFid(), cr_mode: S_IFDIR | 0o755, cr_time: now(), cr_umask: 0o022,
       cr_flags_l: Number(flags & 0xffffffffn), cr_flags_h: Number(flags >> 32n),
     }),
     RMF_NAME: name,
   }))
 }
 
+let intentCookie = 0x6f70656e00000000n
+
 /**
- * REINT_OPEN with O_CREAT|O_EXCL: a new regular file (left open; the export's end closes
- * it), with the layout `lum` asks for (a lov_user_md_v1, MDS_OPEN_HAS_EA) when given.
- * The reply's layout, a lov_mds_md_v1, is in `md`.
+ * An exclusive open-create, as Lustre's mdc sends it: LDLM_ENQUEUE with an IT_OPEN|IT_CREAT
+ * intent on the parent (a REINT_OPEN record, O_CREAT|O_EXCL, the layout `lum` asks for as a
+ * lov_user_md_v1 with MDS_OPEN_HAS_EA). A plain MDS_REINT open is never sent: Lustre's MDT
+ * only serves opens from an intent (mdt_reint_open asserts it). The file is left open; the
+ * export's end closes it. A lock the MDT grants with the open is cancelled at once, so that
+ * the harness holds nothing another test's request could wait for. The intent's errno
+ * (ELDLM_LOCK_ABORTED in pb_status, the errno in lock_policy_res2) is `status`; the
+ * reply's layout, a lov_mds_md_v1, is in `md`.
  */
 export async function createFile(s: TargetSession, dir: WireFid, name: string, lum?: Uint8Array, perm = 0o644): Promise<MdtReply & { md?: Obj }> {
   const flags = C('MDS_FMODE_READ') | C('MDS_FMODE_WRITE') | C('MDS_OPEN_CREAT') | C('MDS_OPEN_EXCL') | (lum ? C('MDS_OPEN_HAS_EA') : 0n)
-  const r = await s.call('RQF_MDS_REINT_OPEN', {
+  const r = await s.call('RQF_LDLM_INTENT_OPEN', {
+    RMF_DLM_REQ: makeStruct('ldlm_request', {
+      lock_flags: N('LDLM_FL_HAS_INTENT'), lock_count: 1, lock_handle: [{ cookie: intentCookie++ }, { cookie: 0n }],
+      lock_desc: {
+        // it_to_lock_mode(): CW for a create; the resource is the parent directory.
+        l_resource: { lr_type: N('LDLM_IBITS'), lr_pad: 0, lr_name: { name: [dir.f_seq, BigInt(dir.f_oid), BigInt(dir.f_ver), 0n] } },
+        l_req_mode: N('LCK_CW'), l_granted_mode: 0, l_policy_data: { l_inodebits: makeStruct('ldlm_inodebits', { bits: C('MDS_INODELOCK_LOOKUP') }) },
+      },
+    }),
+    RMF_LDLM_INTENT: { opc: C('IT_OPEN') | C('IT_CREAT') },
     RMF_REC_REINT: makeStruct('mdt_rec_create', {
-      ...who('cr', 'REINT_OPEN'), cr_fid1: dir, cr_fid2: zeroFid, cr_mode: S_IFREG | perm, cr_time: now(), cr_umask: 0o022,
+      ...who('cr', 'REINT_OPEN'), cr_fid1: dir, cr_fid2: await s.newFid(), cr_mode: S_IFREG | perm, cr_time: now(), cr_umask: 0o022,
       cr_flags_l: Number(flags & 0xffffffffn), cr_flags_h: Number(flags >> 32n),
     }),
     RMF_NAME: name,
     ...(lum ? { RMF_EADATA: lum } : {}),
   })
+  const rep = r.reply.fields.RMF_DLM_REP as Obj | undefined
+  const pb = r.reply.body.pb_status as number
+  // Granted (0) or aborted (ELDLM_LOCK_ABORTED) both carry the intent's own errno in lock_policy_res2.
+  const status = rep && (pb === 0 || pb === N('ELDLM_LOCK_ABORTED')) ? Number(BigInt.asIntN(64, BigInt(rep.lock_policy_res2 ?? 0n))) : pb
+  const lock = pb === 0 ? (rep?.lock_handle?.cookie as bigint | undefined) ?? 0n : 0n
+  const last = s.last // the cancel is housekeeping: a failure stays about the open
+  if (lock) await s.call('RQF_LDLM_CANCEL', { RMF_DLM_REQ: makeStruct('ldlm_request', { lock_count: 1, lock_desc: makeStruct('ldlm_lock_desc'), lock_handle: [{ cookie: lock }, { cookie: 0n }] }) })
+  s.last = last
   const md = r.reply.fields.RMF_MDT_MD
-  return { ...reply(r), md: md && !(md instanceof Uint8Array) ? md as Obj : undefined }
+  return { ...reply(r), status, md: status === 0 && md && !(md instanceof Uint8Array) ? md as Obj : undefined }
 }
 
 /**

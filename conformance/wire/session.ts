@@ -53,6 +53,9 @@ export function missingReplyBuffers(fmt: RpcFormat, reply: LustreMessage): strin
   return fmt.reply.slice(have, requiredReplyBuffers(fmt)).map(x => x.field)
 }
 
+/** Oids per meta-sequence (LUSTRE_METADATA_SEQ_MAX_WIDTH, lustre_fid.h): a client starts a new sequence past it. */
+const META_SEQ_WIDTH = 0x20000
+
 /** Orders exchanges across the sessions of a run (which came last). */
 let exchangeSeq = 0
 
@@ -165,6 +168,29 @@ export class TargetSession {
       if (a || Date.now() > end) return a
       await new Promise(r => setTimeout(r, 5))
     }
+  }
+
+  private fids?: { seq: bigint; next: number; end: number }
+  /** the FID newFid() gave last (what a create was asked to name its object) */
+  lastFid?: { f_seq: bigint; f_oid: number; f_ver: number }
+
+  /**
+   * A FID for a new object, as a client's FID client names one (seq_client_alloc_fid): from a
+   * meta-sequence the MDT gives with SEQ_QUERY SEQ_ALLOC_META, oids counting from 1 up to
+   * LUSTRE_METADATA_SEQ_MAX_WIDTH, then a new sequence. Lustre's MDT creates nothing without one.
+   */
+  async newFid(): Promise<{ f_seq: bigint; f_oid: number; f_ver: number }> {
+    if (!this.fids || this.fids.next >= this.fids.end) {
+      const r = await this.call('RQF_SEQ_QUERY', { RMF_SEQ_OPC: Number(C('SEQ_ALLOC_META')), RMF_SEQ_RANGE: makeStruct('lu_seq_range', {}) })
+      const range = r.reply.fields.RMF_SEQ_RANGE as Obj | undefined
+      const status = r.reply.body.pb_status as number
+      if (status !== 0 || !range || BigInt(range.lsr_end) <= BigInt(range.lsr_start)) {
+        throw new Failure('SEQ_QUERY SEQ_ALLOC_META: a sequence for new FIDs', 'status 0 and a non-empty lu_seq_range', `status ${status}, range ${range ? `[${range.lsr_start}, ${range.lsr_end})` : 'none'}`)
+      }
+      this.fids = { seq: BigInt(range.lsr_start), next: 1, end: META_SEQ_WIDTH }
+    }
+    this.lastFid = { f_seq: this.fids.seq, f_oid: this.fids.next++, f_ver: 0 }
+    return this.lastFid
   }
 
   /** OBD_PING on this export: 0 while it lives, -ENOTCONN once the target dropped it (eviction). */

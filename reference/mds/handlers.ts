@@ -190,6 +190,20 @@ export function sync(ctx: MdtContext, r: TargetRequest): ReplySpec {
   return ok({ RMF_MDT_BODY: body }, ctx.store.lastTransno)
 }
 
+/**
+ * SEQ_QUERY (seq_server_handle) on the metadata sequence portal: SEQ_ALLOC_META gives the
+ * asker a sequence of its own, [seq, seq + 1), in which it names the objects it creates
+ * (cr_fid2). The allocation commits before the reply leaves, so a restart never gives a
+ * sequence twice. Super-sequences are for MDTs asking a controller: -EINVAL here.
+ */
+export function seqQuery(ctx: MdtContext, r: TargetRequest): ReplySpec {
+  const opc = r.msg.fields.RMF_SEQ_OPC
+  if (opc !== Number(C('SEQ_ALLOC_META'))) fail(E.EINVAL, `SEQ_QUERY opc ${String(opc)}: only SEQ_ALLOC_META is served`)
+  const seq = ctx.store.internal(() => ctx.store.allocSeq())
+  const range = makeStruct('lu_seq_range', { lsr_start: seq, lsr_end: seq + 1n, lsr_index: 0, lsr_flags: Number(C('LU_SEQ_RANGE_MDT')) })
+  return ok({ RMF_SEQ_RANGE: range }, ctx.store.lastTransno)
+}
+
 /** LL_SUPER_MAGIC: what statfs reports as the filesystem type of a Lustre mount. */
 const LL_SUPER_MAGIC = 0x0bd00bd0n
 const STATFS_BSIZE = 4096n

@@ -11,7 +11,7 @@ import { MdtStore } from './store.js'
 import { Namespace } from './namespace.js'
 import { OstSet, type OstAddress } from './osts.js'
 import { maxLayoutSize } from './layout.js'
-import { OpenFiles, MAX_READPAGE, guarded, getRoot, getattr, getattrName, close, finishClose, readpage, statfs, sync, type MdtContext } from './handlers.js'
+import { OpenFiles, MAX_READPAGE, guarded, getRoot, getattr, getattrName, close, finishClose, readpage, seqQuery, statfs, sync, type MdtContext } from './handlers.js'
 import { reint } from './reint.js'
 import { LdlmService } from '../ldlm/service.js'
 import type { LockFaults } from '../ldlm/index.js'
@@ -133,6 +133,7 @@ export class MdsServer {
       ['MDS_READPAGE', h(r => readpage(ctx, r))],
       ['MDS_STATFS', h(r => statfs(ctx, r))],
       ['MDS_SYNC', h(r => sync(ctx, r))],
+      ['SEQ_QUERY', h(r => seqQuery(ctx, r))],
       // An enqueue carrying an intent is executed by the MDT (mdt_intent_policy); a plain one is a lock request.
       ['LDLM_ENQUEUE', (() => {
         const intent = h(r => intentEnqueue(ctx, ldlm, r))

@@ -258,7 +258,7 @@ export class MdtStore {
     let seq = this.meta('fid_seq')
     let oid = this.meta('fid_next_oid')
     for (;;) {
-      if (oid > 0xffffffffn) { seq++; oid = 1n }
+      if (oid > 0xffffffffn) { seq = this.allocSeq(); oid = 1n }
       const fid = { f_seq: seq, f_oid: Number(oid), f_ver: 0 }
       oid++
       if (!this.byFid(fid)) {
@@ -267,6 +267,17 @@ export class MdtStore {
         return fid
       }
     }
+  }
+
+  /**
+   * A FID sequence nobody has: the MDT's own FIDs start in FID_SEQ_NORMAL, and every sequence
+   * after it is handed out once, to a client's SEQ_QUERY or to the MDT itself, and never again
+   * (call inside a transaction: the counter is part of what commits).
+   */
+  allocSeq(): bigint {
+    const seq = [this.meta('next_seq'), this.meta('fid_seq') + 1n, FID_SEQ_NORMAL + 1n].reduce((a, x) => (x > a ? x : a))
+    this.setMeta('next_seq', seq + 1n)
+    return seq
   }
 
   // --- directory entries --------------------------------------------------

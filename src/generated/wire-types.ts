@@ -1073,6 +1073,28 @@ export interface LuFid {
 }
 
 /**
+ * A range of FID sequences [lsr_start, lsr_end) and the server it belongs to: what a SEQ_QUERY asks for and is given (include/uapi/linux/lustre/lustre_idl.h).
+ */
+export interface LuSeqRange {
+  /**
+   * First sequence of the range.
+   */
+  lsr_start: bigint
+  /**
+   * One past the last sequence of the range.
+   */
+  lsr_end: bigint
+  /**
+   * Index of the MDT (or OST) that serves the range.
+   */
+  lsr_index: number
+  /**
+   * What serves the range: LU_SEQ_RANGE_MDT or LU_SEQ_RANGE_OST.
+   */
+  lsr_flags: number
+}
+
+/**
  * Opaque 64-bit handle naming an object (export, lock, open file) on the peer that issued it (include/uapi/linux/lustre/lustre_idl.h).
  */
 export interface LustreHandle {
@@ -2812,6 +2834,7 @@ export interface WireStructs {
   lu_dirent: LuDirent
   lu_dirpage: LuDirpage
   lu_fid: LuFid
+  lu_seq_range: LuSeqRange
   lustre_handle: LustreHandle
   lustre_mdt_attrs: LustreMdtAttrs
   lustre_msg_v2: LustreMsgV2
@@ -2881,6 +2904,7 @@ export const WIRE_STRUCT_NAMES = [
   'lu_dirent',
   'lu_dirpage',
   'lu_fid',
+  'lu_seq_range',
   'lustre_handle',
   'lustre_mdt_attrs',
   'lustre_msg_v2',

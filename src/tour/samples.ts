@@ -73,6 +73,9 @@ export function sampleField(slot: RpcSlot, fmt: RpcFormat, side: 'request' | 're
     case 'RMF_LDLM_INTENT': return { opc: selectorValue(fmt)?.value ?? CB('IT_GETATTR') }
     case 'RMF_LAYOUT_INTENT': return makeStruct('layout_intent', { lai_opc: 1, lai_extent: { e_start: 0n, e_end: 0xffffffffffffffffn } })
     case 'RMF_MDT_EPOCH': return makeStruct('mdt_ioepoch', {})
+    case 'RMF_SEQ_OPC': return Number(CB('SEQ_ALLOC_META'))
+    // The request's range is what the asker has (nothing yet); the reply's the meta-sequence given.
+    case 'RMF_SEQ_RANGE': return makeStruct('lu_seq_range', side === 'request' ? {} : { lsr_start: 0x200000401n, lsr_end: 0x200000402n, lsr_flags: Number(CB('LU_SEQ_RANGE_MDT')) })
     case 'RMF_REC_REINT': {
       const rec = makeStruct(reintStruct(slot), {}) as Record<string, unknown>
       const sel = fmt.select?.field === 'RMF_REC_REINT' ? selectorValue(fmt) : undefined

@@ -133,3 +133,29 @@ t.test('statfs, and an OST that comes up after the MDS', async t => {
   t.equal(sum.os_bsize, 4096)
   t.ok((sum.os_blocks as bigint) > 0n, 'OST space summed')
 })
+
+t.test('SEQ_QUERY: a meta-sequence per ask, never given twice, not even after a restart; objects named in it keep their FIDs', async t => {
+  const s = await setup(t)
+  const seqOf = async (c: typeof s.mdc, opc = C('SEQ_ALLOC_META')) => {
+    const r = await c.call('RQF_SEQ_QUERY', { RMF_SEQ_OPC: opc, RMF_SEQ_RANGE: makeStruct('lu_seq_range', {}) }, { allowError: true })
+    return { status: r.reply.body.pb_status as number, range: r.reply.fields.RMF_SEQ_RANGE as { lsr_start: bigint; lsr_end: bigint; lsr_flags: number } | undefined }
+  }
+  const a = await seqOf(s.mdc)
+  const b = await seqOf(s.mdc)
+  t.equal(a.status, 0)
+  t.equal(a.range!.lsr_end - a.range!.lsr_start, 1n, 'one sequence')
+  t.ok(a.range!.lsr_start > CB('FID_SEQ_NORMAL'), 'after the MDT\'s own FID_SEQ_NORMAL')
+  t.equal(a.range!.lsr_flags, C('LU_SEQ_RANGE_MDT'))
+  t.ok(b.range!.lsr_start >= a.range!.lsr_end, 'the second ask gets another sequence')
+  // A directory named in the sequence keeps that FID.
+  const fid = { f_seq: a.range!.lsr_start, f_oid: 1, f_ver: 0 }
+  const made = await s.mdc.call('RQF_MDS_REINT_CREATE_ACL', {
+    RMF_REC_REINT: makeStruct('mdt_rec_create', { cr_opcode: C('REINT_CREATE'), cr_fid1: ROOT, cr_fid2: fid, cr_mode: S_IFDIR | 0o755, cr_fsuid: 0, cr_fsgid: 0 }),
+    RMF_NAME: 'named',
+  })
+  t.same(s.mdc.fid(made), fid, 'mkdir with cr_fid2 from the sequence: that FID')
+  const c = await s.restart()
+  const after = await seqOf(c)
+  t.ok(after.range!.lsr_start >= b.range!.lsr_end, `after a restart, a sequence not given before (${after.range!.lsr_start})`)
+  t.equal((await seqOf(c, C('SEQ_ALLOC_SUPER'))).status, E.EINVAL, 'SEQ_ALLOC_SUPER is for MDTs asking a controller: -EINVAL')
+})
