@@ -30,7 +30,11 @@ async function ibitsSessions(ctx: TestContext, n: number): Promise<TargetSession
   return out
 }
 
-const fidOf = (ctx: TestContext): bigint[] => [0x200000401n, BigInt(Math.floor(ctx.random() * 0xffffffff)) | 0x1n, 0n, 0n]
+/** A fresh resource: a FID of the session's own sequence (SEQ_QUERY), which no object and no other client has. */
+const fidOf = async (s: TargetSession): Promise<bigint[]> => {
+  const f = await s.newFid()
+  return [f.f_seq, BigInt(f.f_oid), BigInt(f.f_ver), 0n]
+}
 
 async function enqueue(s: TargetSession, name: bigint[], mode: string, bits = UPDATE, lockMode = Number(C(`LCK_${mode}`))) {
   const mine = cookie++
@@ -66,7 +70,7 @@ interface Pair {
 
 async function ibitsPair(ctx: TestContext): Promise<Pair> {
   const [a, b] = await ibitsSessions(ctx, 2)
-  const name = fidOf(ctx)
+  const name = await fidOf(a)
   return { a, b, lock: (s, mode) => enqueue(s, name, mode) }
 }
 
@@ -118,7 +122,7 @@ export const ldlmTests: ConformanceTest[] = [
     title: 'a cancel naming no lock of this export is answered LUSTRE_ESTALE (116, positive, in a normal reply), and another client\'s lock survives it',
     async run(ctx) {
       const [a, b] = await ibitsSessions(ctx, 2)
-      const name = fidOf(ctx)
+      const name = await fidOf(a)
       const h = await enqueue(a, name, 'EX')
       // ldlm_handle_cancel() sets rq_status to LUSTRE_ESTALE itself: positive, as the client's ldlm_cli_cancel_req() expects it.
       const stale = { status: Number(C('LUSTRE_ESTALE')), kind: 'reply' }
@@ -133,7 +137,7 @@ export const ldlmTests: ConformanceTest[] = [
     title: 'an enqueue whose mode is not one mode bit is answered -EFAULT',
     async run(ctx) {
       const [a] = await ibitsSessions(ctx, 1)
-      const r = await enqueue(a, fidOf(ctx), 'PW', UPDATE, Number(C('LCK_PW') | C('LCK_PR')))
+      const r = await enqueue(a, await fidOf(a), 'PW', UPDATE, Number(C('LCK_PW') | C('LCK_PR')))
       expectEqual('enqueue status for mode PW|PR', r.status, errno('EFAULT'))
     },
   },

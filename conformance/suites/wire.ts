@@ -110,6 +110,22 @@ export const wireTests: ConformanceTest[] = [
     },
   },
   {
+    id: 'wire.request.wrong-version', tags: ['wire', 'errors'], requirements: ['WIRE-VERSION'],
+    title: 'an OBD_PING whose pb_version says LUSTRE_MDS_VERSION is refused -EINVAL',
+    async run(ctx) {
+      const s = await ctx.mds()
+      const r = await s.call('RQF_OBD_PING', {}, s.handle, bytes => {
+        const out = bytes.slice()
+        const dv = new DataView(out.buffer)
+        const header = (32 + 4 * dv.getUint32(0, true) + 7) & ~7
+        // pb_version sits at 12 in ptlrpc_body: PTLRPC_MSG_VERSION | LUSTRE_MDS_VERSION, where OBD_PING wants LUSTRE_OBD_VERSION.
+        dv.setUint32(header + 12, Number(C('PTLRPC_MSG_VERSION') | C('LUSTRE_MDS_VERSION')), true)
+        return out
+      })
+      expectEqual('reply kind and status', `${r.reply.kind}, status ${r.reply.body.pb_status as number}`, `error, status ${errno('EINVAL')}`)
+    },
+  },
+  {
     id: 'wire.connect.flags-granted-subset', tags: ['wire', 'connect'], requirements: ['WIRE-CONNECT-FLAGS'],
     title: 'the MDT grants no connect flag the client did not ask for',
     async run(ctx) {

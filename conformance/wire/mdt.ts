@@ -90,8 +90,12 @@ export async function createFile(s: TargetSession, dir: WireFid, name: string, l
   })
   const rep = r.reply.fields.RMF_DLM_REP as Obj | undefined
   const pb = r.reply.body.pb_status as number
-  // Granted (0) or aborted (ELDLM_LOCK_ABORTED) both carry the intent's own errno in lock_policy_res2.
-  const status = rep && (pb === 0 || pb === N('ELDLM_LOCK_ABORTED')) ? Number(BigInt.asIntN(64, BigInt(rep.lock_policy_res2 ?? 0n))) : pb
+  // Granted (0) or aborted (ELDLM_LOCK_ABORTED) both carry the intent's own errno in lock_policy_res2
+  // (an int, as mdc reads it). mdt_intent_open says 0 there for a name it could not create when
+  // it only looked it up (DISP_LOOKUP_NEG without DISP_OPEN_CREATE): that is -ENOENT to a creator.
+  let status = rep && (pb === 0 || pb === N('ELDLM_LOCK_ABORTED')) ? Number(BigInt.asIntN(32, BigInt(rep.lock_policy_res2 ?? 0n))) : pb
+  const disp = BigInt(rep?.lock_policy_res1 ?? 0n)
+  if (status === 0 && rep && !(disp & C('DISP_OPEN_CREATE'))) status = -N('LUSTRE_ENOENT')
   const lock = pb === 0 ? (rep?.lock_handle?.cookie as bigint | undefined) ?? 0n : 0n
   const last = s.last // the cancel is housekeeping: a failure stays about the open
   if (lock) await s.call('RQF_LDLM_CANCEL', { RMF_DLM_REQ: makeStruct('ldlm_request', { lock_count: 1, lock_desc: makeStruct('ldlm_lock_desc'), lock_handle: [{ cookie: lock }, { cookie: 0n }] }) })

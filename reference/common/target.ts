@@ -6,12 +6,14 @@
 // One TargetHost serves every target of one process on one PtlRPC endpoint: an OSS
 // serves its N OSTs on the same portals and tells them apart by the export.
 import { constantOf, loadSpec, type LustreMessage } from '../../src/wire/index.js'
-import type { PtlrpcEndpoint, Peer, ReplySpec, ServerRequest } from '../../src/transport/index.js'
+import { versionFor, type PtlrpcEndpoint, type Peer, type ReplySpec, type ServerRequest } from '../../src/transport/index.js'
 import { E, errnoName } from './errno.js'
 import { dropLastBuffer, unpadBuffers } from './faults.js'
 
 const spec = loadSpec()
 const C = (n: string): bigint => constantOf(spec, n)
+/** LUSTRE_VERSION_MASK: the part of pb_version that names the service's protocol. */
+const VERSION_MASK = Number(C('LUSTRE_VERSION_MASK'))
 
 export type Obj = Record<string, unknown>
 
@@ -130,6 +132,8 @@ export class TargetHost {
     const msg = req.msg
     const opcode = msg.opcode
     if (!opcode || !req.format) return this.faults.unknownOpcodeSucceeds ? { status: 0 } : { status: E.EOPNOTSUPP, error: true }
+    // tgt_request_handle: a request whose pb_version names another service's protocol is refused -EINVAL.
+    if ((Number(msg.body.pb_version ?? 0) & VERSION_MASK) !== (versionFor(spec, msg.opc) & VERSION_MASK)) return { status: E.EINVAL, error: true }
     for (const t of this.targets.values()) if (opcode === t.connectOpcode) return this.connect(req, msg)
     const handle = (msg.body.pb_handle as { cookie: bigint } | undefined)?.cookie ?? 0n
     const exp = this.exports.get(handle)

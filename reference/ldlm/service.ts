@@ -95,7 +95,7 @@ export class LdlmService {
       try {
         wait = this.engine.wouldWait(asked)
       } catch (e) {
-        if (e instanceof LdlmError) return { status: ERRNO[e.errno] }
+        if (e instanceof LdlmError) return { status: ERRNO[e.errno], error: true }
         throw e
       }
       if (wait.granted.length || wait.behindWaiting) return this.glimpse(desc, lvb, wait.granted)
@@ -104,8 +104,9 @@ export class LdlmService {
     try {
       out = this.engine.enqueue(asked)
     } catch (e) {
-      // The lock was made and the reply packed when ldlm_lock_enqueue() refused it (-EDEADLK, -EAGAIN).
-      if (e instanceof LdlmError) return { status: ERRNO[e.errno] }
+      // ldlm_handle_enqueue() returns ldlm_lock_enqueue()'s refusal (-EDEADLK, -EAGAIN), and
+      // tgt_enqueue() makes it serious: an error reply (Lustre's also carries what it had packed).
+      if (e instanceof LdlmError) return { status: ERRNO[e.errno], error: true }
       throw e
     }
     const lock = out.lock
@@ -181,7 +182,7 @@ export class LdlmService {
     }
   }
 
-  /** LDLM_CANCEL: every handle named; -ESTALE when none was a lock of this export (ldlm_handle_cancel). */
+  /** LDLM_CANCEL: every handle named; LUSTRE_ESTALE (+116) when none was a lock of this export (ldlm_handle_cancel). */
   cancel(r: TargetRequest): ReplySpec {
     const dlm = r.msg.fields.RMF_DLM_REQ as Obj | undefined
     if (!dlm) return { status: E.EPROTO, error: true }

@@ -53,7 +53,8 @@ export const NAME_MAX = 255
 
 /**
  * A request that fails with a Lustre errno: thrown by namespace operations (inside a
- * SQLite transaction, which it rolls back) and turned into `{ status, error: true }`.
+ * SQLite transaction, which it rolls back) and turned into a reply by err() (body.ts): a
+ * normal reply with the errno, or an error reply for -EPROTO.
  */
 export class MdsError extends Error {
   constructor(readonly status: number, message = '') {

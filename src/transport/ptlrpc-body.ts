@@ -4,11 +4,14 @@ import { constantOf, structOf, frameMessage, encodeMessage, zeroValue, type Spec
 
 export type BodyFields = Record<string, unknown>
 
-/** pb_version: PTLRPC_MSG_VERSION | the service's LUSTRE_*_VERSION, picked by the opcode's family. */
+/**
+ * pb_version: PTLRPC_MSG_VERSION | the service's LUSTRE_*_VERSION, picked by the opcode's family
+ * as lu_target.h's TGT_*_HDL macros register them (SEQ_, FLD_ and QUOTA_ requests are the MDS's).
+ */
 export function versionFor(spec: Spec, opc: number): number {
   const name = spec.opcodes.get(opc)?.opcode ?? ''
   const family = name.startsWith('OST_') ? 'LUSTRE_OST_VERSION'
-    : name.startsWith('MDS_') ? 'LUSTRE_MDS_VERSION'
+    : /^(MDS|SEQ|FLD|QUOTA)_/.test(name) ? 'LUSTRE_MDS_VERSION'
     : name.startsWith('LDLM_') ? 'LUSTRE_DLM_VERSION'
     : name.startsWith('MGS_') ? 'LUSTRE_MGS_VERSION'
     : name.startsWith('LLOG_') ? 'LUSTRE_LOG_VERSION'
