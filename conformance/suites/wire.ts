@@ -1,5 +1,5 @@
 // Suite `wire`: connecting, pinging and addressing a target (WIRE-* requirements).
-import { constantOf, loadSpec, makeStruct } from '../../src/wire/index.js'
+import { constantOf, loadSpec, makeStruct, structOf } from '../../src/wire/index.js'
 import { TargetSession, type Obj } from '../wire/session.js'
 import { getRoot, mkdir } from '../wire/mdt.js'
 import { MDS_FLAGS } from '../core/runner.js'
@@ -14,6 +14,19 @@ const errno = (n: string): number => -Number(C(`LUSTRE_${n}`))
 const BUFLENS = 32
 
 const round8 = (n: number): number => (n + 7) & ~7
+
+/** Where a member sits in ptlrpc_body_v3, from spec/wire. */
+const bodyOffset = (name: string): number => structOf(spec, 'ptlrpc_body_v3').fields.find(f => f.name === name)!.offset
+const PB_VERSION = bodyOffset('pb_version')
+const PB_OPC = bodyOffset('pb_opc')
+
+/** A request mutation: one u32 of the ptlrpc_body set to `value` (the body follows the header padded to 8). */
+const withBodyU32 = (at: number, value: number) => (bytes: Uint8Array): Uint8Array => {
+  const out = bytes.slice()
+  const dv = new DataView(out.buffer)
+  dv.setUint32(round8(BUFLENS + 4 * dv.getUint32(0, true)) + at, value, true)
+  return out
+}
 
 /**
  * Replies to a few requests every target serves, successful ones with several buffers
@@ -98,14 +111,8 @@ export const wireTests: ConformanceTest[] = [
     title: 'a request with an opcode the target does not serve is answered -EOPNOTSUPP',
     async run(ctx) {
       const s = await ctx.mds()
-      // An OBD_PING whose pb_opc says 9999: ptlrpc_body sits right after the padded header, pb_opc at 16 in it.
-      const r = await s.call('RQF_OBD_PING', {}, s.handle, bytes => {
-        const out = bytes.slice()
-        const dv = new DataView(out.buffer)
-        const header = (32 + 4 * dv.getUint32(0, true) + 7) & ~7
-        dv.setUint32(header + 16, 9999, true)
-        return out
-      })
+      // An OBD_PING whose pb_opc says 9999.
+      const r = await s.call('RQF_OBD_PING', {}, s.handle, withBodyU32(PB_OPC, 9999))
       expectEqual('status', r.reply.body.pb_status, errno('EOPNOTSUPP'))
     },
   },
@@ -114,14 +121,8 @@ export const wireTests: ConformanceTest[] = [
     title: 'an OBD_PING whose pb_version says LUSTRE_MDS_VERSION is refused -EINVAL',
     async run(ctx) {
       const s = await ctx.mds()
-      const r = await s.call('RQF_OBD_PING', {}, s.handle, bytes => {
-        const out = bytes.slice()
-        const dv = new DataView(out.buffer)
-        const header = (32 + 4 * dv.getUint32(0, true) + 7) & ~7
-        // pb_version sits at 12 in ptlrpc_body: PTLRPC_MSG_VERSION | LUSTRE_MDS_VERSION, where OBD_PING wants LUSTRE_OBD_VERSION.
-        dv.setUint32(header + 12, Number(C('PTLRPC_MSG_VERSION') | C('LUSTRE_MDS_VERSION')), true)
-        return out
-      })
+      // PTLRPC_MSG_VERSION | LUSTRE_MDS_VERSION, where OBD_PING wants LUSTRE_OBD_VERSION.
+      const r = await s.call('RQF_OBD_PING', {}, s.handle, withBodyU32(PB_VERSION, Number(C('PTLRPC_MSG_VERSION') | C('LUSTRE_MDS_VERSION'))))
       expectEqual('reply kind and status', `${r.reply.kind}, status ${r.reply.body.pb_status as number}`, `error, status ${errno('EINVAL')}`)
     },
   },
