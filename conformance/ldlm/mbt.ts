@@ -122,7 +122,7 @@ export async function replayLdlmTrace(itf: ItfTrace, target: MbtTarget): Promise
       } else if (st.action === 'cancel') {
         const l = locks.get(st.picks.i as number)!
         const s = await session(l.client)
-        await s.call('RQF_LDLM_CANCEL', { RMF_DLM_REQ: makeStruct('ldlm_request', { lock_count: 1, lock_desc: makeStruct('ldlm_lock_desc'), lock_handle: [{ cookie: l.server }, { cookie: 0n }] }) })
+        await s.cancelLock(l.server)
         l.state = 'cancelled'
       } else if (st.action === 'evictLate') {
         // Wait out the target's callback timeout after the last unanswered BL AST; then every

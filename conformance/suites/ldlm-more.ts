@@ -43,12 +43,6 @@ export async function extent(s: TargetSession, name: bigint[], mode: string, sta
   return { status: r.reply.body.pb_status as number, rep, mine, server: rep?.lock_handle?.cookie as bigint, lvb: r.reply.fields.RMF_DLM_LVB as Obj | undefined }
 }
 
-/** A resource no object and no other client has: a FID of a sequence the MDT gave a session of this test. */
-async function freshResource(ctx: TestContext): Promise<bigint[]> {
-  const f = await (await ctx.mds()).newFid()
-  return [f.f_seq, BigInt(f.f_oid), BigInt(f.f_ver), 0n]
-}
-
 export const ldlmMoreTests: ConformanceTest[] = [
   {
     id: 'ldlm.extent.grows', tags: ['ldlm', 'extent'], requirements: ['LDLM-EXTENT-GROW'],
@@ -122,7 +116,7 @@ export const ldlmMoreTests: ConformanceTest[] = [
           '--invariant', 'safety', '--mbt', '--out-itf', out, '--max-samples', '1', '--max-steps', '12', '--seed', seed,
         ], { timeout: 120_000 }, (err, so, se) => (err ? reject(new Error(`quint run: ${so}${se}`)) : resolve())))
         const itf = JSON.parse(readFileSync(out, 'utf8')) as ItfTrace
-        const results = await replayLdlmTrace(itf, { mds: ctx.target.mds, fsname: ctx.target.fsname, lockTimeoutMs: timeout, resource: await freshResource(ctx) })
+        const results = await replayLdlmTrace(itf, { mds: ctx.target.mds, fsname: ctx.target.fsname, lockTimeoutMs: timeout, resource: await (await ctx.mds()).newResource() })
         const bad = results.find(r => !r.ok)
         if (bad) expectEqual(`step ${bad.index} ${bad.action}`, bad.observed, bad.expected)
         ctx.note(`${results.length} steps agree with the model`)

@@ -7,13 +7,12 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { constantOf, loadSpec, makeStruct, packageRoot } from '../../src/wire/index.js'
-import type { TargetSession, Obj } from '../wire/session.js'
+import { errno, type TargetSession, type Obj } from '../wire/session.js'
 import { EOF, extent, object } from './ldlm-more.js'
 import { Unsupported, expectEqual, expectThat, type ConformanceTest, type TestContext } from '../core/test.js'
 
 const spec = loadSpec()
 const C = (n: string): bigint => constantOf(spec, n)
-const errno = (n: string): number => -Number(C(`LUSTRE_${n}`))
 const compat = (JSON.parse(readFileSync(join(packageRoot(), 'spec', 'ldlm', 'compat.json'), 'utf8')) as { compatible: Record<string, string[]> }).compatible
 const MODES = ['EX', 'PW', 'PR', 'CW', 'CR', 'NL']
 const UPDATE = C('MDS_INODELOCK_UPDATE')
@@ -30,11 +29,6 @@ async function ibitsSessions(ctx: TestContext, n: number): Promise<TargetSession
   return out
 }
 
-/** A fresh resource: a FID of the session's own sequence (SEQ_QUERY), which no object and no other client has. */
-const fidOf = async (s: TargetSession): Promise<bigint[]> => {
-  const f = await s.newFid()
-  return [f.f_seq, BigInt(f.f_oid), BigInt(f.f_ver), 0n]
-}
 
 async function enqueue(s: TargetSession, name: bigint[], mode: string, bits = UPDATE, lockMode = Number(C(`LCK_${mode}`))) {
   const mine = cookie++
@@ -53,7 +47,7 @@ async function enqueue(s: TargetSession, name: bigint[], mode: string, bits = UP
 
 /** LDLM_CANCEL of one handle: the reply's status and kind (a normal reply, or an error reply). */
 async function cancelReply(s: TargetSession, handle: bigint): Promise<{ status: number; kind: string }> {
-  const r = await s.call('RQF_LDLM_CANCEL', { RMF_DLM_REQ: makeStruct('ldlm_request', { lock_count: 1, lock_desc: makeStruct('ldlm_lock_desc'), lock_handle: [{ cookie: handle }, { cookie: 0n }] }) })
+  const r = await s.cancelLock(handle)
   return { status: r.reply.body.pb_status as number, kind: r.reply.kind }
 }
 
@@ -70,7 +64,7 @@ interface Pair {
 
 async function ibitsPair(ctx: TestContext): Promise<Pair> {
   const [a, b] = await ibitsSessions(ctx, 2)
-  const name = await fidOf(a)
+  const name = await a.newResource()
   return { a, b, lock: (s, mode) => enqueue(s, name, mode) }
 }
 
@@ -122,7 +116,7 @@ export const ldlmTests: ConformanceTest[] = [
     title: 'a cancel naming no lock of this export is answered LUSTRE_ESTALE (116, positive, in a normal reply), and another client\'s lock survives it',
     async run(ctx) {
       const [a, b] = await ibitsSessions(ctx, 2)
-      const name = await fidOf(a)
+      const name = await a.newResource()
       const h = await enqueue(a, name, 'EX')
       // ldlm_handle_cancel() sets rq_status to LUSTRE_ESTALE itself: positive, as the client's ldlm_cli_cancel_req() expects it.
       const stale = { status: Number(C('LUSTRE_ESTALE')), kind: 'reply' }
@@ -137,7 +131,7 @@ export const ldlmTests: ConformanceTest[] = [
     title: 'an enqueue whose mode is not one mode bit is answered -EFAULT',
     async run(ctx) {
       const [a] = await ibitsSessions(ctx, 1)
-      const r = await enqueue(a, await fidOf(a), 'PW', UPDATE, Number(C('LCK_PW') | C('LCK_PR')))
+      const r = await enqueue(a, await a.newResource(), 'PW', UPDATE, Number(C('LCK_PW') | C('LCK_PR')))
       expectEqual('enqueue status for mode PW|PR', r.status, errno('EFAULT'))
     },
   },

@@ -1,13 +1,9 @@
 // Suite `metadata`: namespace operations on the MDT and the errnos Lustre answers them with
 // (MD-* requirements). Every test works in a directory of its own, named from its random
 // source, under the root, so that tests do not see each other's names.
-import { constantOf, loadSpec } from '../../src/wire/index.js'
 import { createFile, getRoot, lookup, mkdir, rename, unlink, S_IFDIR, S_IFREG, type WireFid } from '../wire/mdt.js'
-import type { TargetSession } from '../wire/session.js'
+import { errno, type TargetSession } from '../wire/session.js'
 import { expectEqual, expectThat, type ConformanceTest, type TestContext } from '../core/test.js'
-
-const spec = loadSpec()
-const errno = (n: string): number => -Number(constantOf(spec, `LUSTRE_${n}`))
 
 /** A fresh directory for the test, and the session it was made with. */
 async function workdir(ctx: TestContext): Promise<{ s: TargetSession; dir: WireFid }> {

@@ -5,11 +5,8 @@
 // objects, and each object's size is what the mapping implies.
 import { getRoot, getattrLayout, lookup, mkdir, createFile, lovUserMd, type WireFid } from '../wire/mdt.js'
 import { getattr, read, write, type ObjectRef } from '../wire/ost.js'
-import type { Obj, TargetSession } from '../wire/session.js'
+import { errno, type Obj, type TargetSession } from '../wire/session.js'
 import { Failure, Unsupported, expectEqual, expectThat, type ConformanceTest, type TestContext } from '../core/test.js'
-import { constantOf, loadSpec } from '../../src/wire/index.js'
-
-const errno = (n: string): number => -Number(constantOf(loadSpec(), `LUSTRE_${n}`))
 
 interface Layout { size: number; count: number; objects: Array<{ ost: number; ref: ObjectRef }> }
 

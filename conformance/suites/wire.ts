@@ -1,6 +1,6 @@
 // Suite `wire`: connecting, pinging and addressing a target (WIRE-* requirements).
 import { constantOf, loadSpec, makeStruct, structOf } from '../../src/wire/index.js'
-import { TargetSession, type Obj } from '../wire/session.js'
+import { TargetSession, errno, type Obj } from '../wire/session.js'
 import { getRoot, mkdir } from '../wire/mdt.js'
 import { MDS_FLAGS } from '../core/runner.js'
 import { Failure, expectEqual, expectThat, type ConformanceTest, type TestContext } from '../core/test.js'
@@ -8,7 +8,6 @@ import { TransportError, type CallResult } from '../../src/transport/index.js'
 
 const spec = loadSpec()
 const C = (n: string): bigint => constantOf(spec, n)
-const errno = (n: string): number => -Number(C(`LUSTRE_${n}`))
 
 /** lustre_msg_v2: lm_buflens[i] sits at 32 + 4 * i (lustre_msg_v2's fixed header is 32 bytes). */
 const BUFLENS = 32

@@ -98,7 +98,7 @@ export async function createFile(s: TargetSession, dir: WireFid, name: string, l
   if (status === 0 && rep && !(disp & C('DISP_OPEN_CREATE'))) status = -N('LUSTRE_ENOENT')
   const lock = pb === 0 ? (rep?.lock_handle?.cookie as bigint | undefined) ?? 0n : 0n
   const last = s.last // the cancel is housekeeping: a failure stays about the open
-  if (lock) await s.call('RQF_LDLM_CANCEL', { RMF_DLM_REQ: makeStruct('ldlm_request', { lock_count: 1, lock_desc: makeStruct('ldlm_lock_desc'), lock_handle: [{ cookie: lock }, { cookie: 0n }] }) })
+  if (lock) await s.cancelLock(lock)
   s.last = last
   const md = r.reply.fields.RMF_MDT_MD
   return { ...reply(r), status, md: status === 0 && md && !(md instanceof Uint8Array) ? md as Obj : undefined }

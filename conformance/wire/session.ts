@@ -13,6 +13,9 @@ const C = (n: string): bigint => constantOf(spec, n)
 
 export type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
+/** An errno as it travels in pb_status: negative, Lustre's on-wire numbering (`errno('ENOENT')` = -2). */
+export const errno = (name: string): number => -Number(C(`LUSTRE_${name}`))
+
 export interface ReceivedAst {
   opcode: 'LDLM_BL_CALLBACK' | 'LDLM_CP_CALLBACK' | 'LDLM_GL_CALLBACK'
   /** lock_handle[0]: the client's own cookie for the lock */
@@ -191,6 +194,17 @@ export class TargetSession {
     }
     this.lastFid = { f_seq: this.fids.seq, f_oid: this.fids.next++, f_ver: 0 }
     return this.lastFid
+  }
+
+  /** LDLM_CANCEL of one lock, by the handle the target gave it; the reply, whatever its status. */
+  cancelLock(handle: bigint): Promise<CallResult> {
+    return this.call('RQF_LDLM_CANCEL', { RMF_DLM_REQ: makeStruct('ldlm_request', { lock_count: 1, lock_desc: makeStruct('ldlm_lock_desc'), lock_handle: [{ cookie: handle }, { cookie: 0n }] }) })
+  }
+
+  /** A lock resource no object and no other client has: the name of a FID from this session's own sequence. */
+  async newResource(): Promise<bigint[]> {
+    const f = await this.newFid()
+    return [f.f_seq, BigInt(f.f_oid), BigInt(f.f_ver), 0n]
   }
 
   /** OBD_PING on this export: 0 while it lives, -ENOTCONN once the target dropped it (eviction). */
